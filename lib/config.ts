@@ -1,0 +1,92 @@
+/**
+ * The one reader of process.env. Everything is validated once, on first use, and every problem is
+ * named in a single error. Secrets are separate getters so that nothing reads them before they are
+ * needed: a test can prove STRIPE_SECRET_KEY was never touched.
+ */
+export interface Config {
+  databaseUrl: string;
+  redisUrl: string;
+  stripeApiBase: URL | undefined;
+  reservationTtlSeconds: number;
+  idempotencyTtlSeconds: number;
+  /** PostgreSQL connections per Lambda container: one request at a time needs one, two absorbs a stray. */
+  dbPoolMax: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const DEFAULTS = {
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/orders',
+  REDIS_URL: 'redis://127.0.0.1:6379/0',
+  RESERVATION_TTL_SECONDS: '900',
+  IDEMPOTENCY_TTL_SECONDS: '86400',
+  DB_POOL_MAX: '2',
+} as const;
+
+function positiveInt(name: string, raw: string, problems: string[]): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value <= 0) {
+    problems.push(`${name} must be a positive integer (got "${raw}")`);
+  }
+  return value;
+}
+
+function url(name: string, raw: string, problems: string[]): URL | undefined {
+  try {
+    return new URL(raw);
+  } catch {
+    problems.push(`${name} must be a URL (got "${raw}")`);
+    return undefined;
+  }
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const get = (name: keyof typeof DEFAULTS) => env[name] || DEFAULTS[name];
+  const config: Config = {
+    databaseUrl: get('DATABASE_URL'),
+    redisUrl: get('REDIS_URL'),
+    stripeApiBase: env.STRIPE_API_BASE ? url('STRIPE_API_BASE', env.STRIPE_API_BASE, problems) : undefined,
+    reservationTtlSeconds: positiveInt('RESERVATION_TTL_SECONDS', get('RESERVATION_TTL_SECONDS'), problems),
+    idempotencyTtlSeconds: positiveInt('IDEMPOTENCY_TTL_SECONDS', get('IDEMPOTENCY_TTL_SECONDS'), problems),
+    dbPoolMax: positiveInt('DB_POOL_MAX', get('DB_POOL_MAX'), problems),
+  };
+  if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  return config;
+}
+
+let cached: Config | undefined;
+export function config(): Config {
+  cached ??= readConfig();
+  return cached;
+}
+
+/** Read only when the real Stripe client is first built. */
+export function stripeSecretKey(env: NodeJS.ProcessEnv = process.env): string {
+  const key = env.STRIPE_SECRET_KEY;
+  if (!key) throw new ConfigError('invalid configuration: STRIPE_SECRET_KEY is required to call Stripe');
+  return key;
+}
+
+/** `whsec_...`, or several separated by commas while a secret is being rotated. */
+export function stripeWebhookSecrets(env: NodeJS.ProcessEnv = process.env): string[] {
+  const secrets = (env.STRIPE_WEBHOOK_SECRET ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (secrets.length === 0) throw new ConfigError('invalid configuration: STRIPE_WEBHOOK_SECRET is required for webhooks');
+  return secrets;
+}
+
+/** Where the test suite runs: its own database and Redis DB, never the service's. */
+export function testEnvironment(env: NodeJS.ProcessEnv = process.env): { databaseUrl: string; redisUrl: string } {
+  return {
+    databaseUrl: env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/orders_test',
+    redisUrl: env.TEST_REDIS_URL || 'redis://127.0.0.1:6379/15',
+  };
+}
+
+/** The Redis DB index a URL selects (redis://host:port/N), 0 when none is given. */
+export function redisDbIndex(url: string): number {
+  const path = new URL(url).pathname.replace(/^\//, '');
+  return path === '' ? 0 : Number(path);
+}

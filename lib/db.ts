@@ -1,0 +1,68 @@
+import { Pool, type PoolClient, type QueryResultRow } from 'pg';
+
+/**
+ * What lib code needs of PostgreSQL. Production passes a pool; tests pass one connection inside a
+ * transaction that is rolled back after each test, where `transaction` becomes a savepoint.
+ */
+export interface Db {
+  query<R extends QueryResultRow = QueryResultRow>(text: string, params?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (tx: Db) => Promise<T>): Promise<T>;
+}
+
+class ClientDb implements Db {
+  constructor(private readonly client: PoolClient) {}
+  query<R extends QueryResultRow>(text: string, params?: unknown[]) {
+    return this.client.query<R>(text, params);
+  }
+  transaction<T>(work: (tx: Db) => Promise<T>): Promise<T> {
+    return work(this); // already inside one: lib code never nests transactions
+  }
+}
+
+export class PoolDb implements Db {
+  constructor(readonly pool: Pool) {}
+
+  query<R extends QueryResultRow>(text: string, params?: unknown[]) {
+    return this.pool.query<R>(text, params);
+  }
+
+  async transaction<T>(work: (tx: Db) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(new ClientDb(client));
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  end(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+export function createPoolDb(connectionString: string, max: number): PoolDb {
+  const pool = new Pool({
+    connectionString,
+    max,
+    // A frozen Lambda container's sockets may be dead when it thaws: drop idle ones early.
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 5_000,
+  });
+  // An idle client losing its connection (database restart) must not crash the process.
+  pool.on('error', () => undefined);
+  return new PoolDb(pool);
+}
+
+/** True for errors that mean PostgreSQL is unreachable rather than that a statement is wrong. */
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006'].includes(code);
+}

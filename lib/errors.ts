@@ -1,0 +1,126 @@
+/** Errors a client can act on. Each has a stable `code`; lib/http.ts maps them to HTTP once. */
+export abstract class DomainError extends Error {
+  abstract readonly code: string;
+  abstract readonly status: number;
+  /** Extra fields for the error body, e.g. { productId }. */
+  readonly details: Record<string, unknown>;
+  /** Extra response headers, e.g. Retry-After. */
+  readonly headers: Record<string, string> = {};
+
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.details = details;
+  }
+}
+
+export class InvalidRequestError extends DomainError {
+  readonly code = 'invalid_request';
+  readonly status = 400;
+}
+
+export class IdempotencyKeyRequiredError extends DomainError {
+  readonly code = 'idempotency_key_required';
+  readonly status = 400;
+  constructor() {
+    super('the Idempotency-Key header is required', { field: 'Idempotency-Key' });
+  }
+}
+
+export class UnknownProductError extends DomainError {
+  readonly code = 'unknown_product';
+  readonly status = 422;
+  constructor(productId: string) {
+    super(`no product ${productId}`, { productId });
+  }
+}
+
+export class MixedCurrencyError extends DomainError {
+  readonly code = 'mixed_currency';
+  readonly status = 422;
+  constructor(currencies: string[]) {
+    super(`all items of an order must share one currency (got ${currencies.join(', ')})`, { currencies });
+  }
+}
+
+export class IdempotencyKeyMismatchError extends DomainError {
+  readonly code = 'idempotency_key_mismatch';
+  readonly status = 422;
+  constructor() {
+    super('this Idempotency-Key was already used with another request body');
+  }
+}
+
+export class IdempotencyInProgressError extends DomainError {
+  readonly code = 'idempotency_in_progress';
+  readonly status = 409;
+  constructor(retryAfterSeconds: number) {
+    super('a request with this Idempotency-Key is still being processed');
+    this.headers['Retry-After'] = String(retryAfterSeconds);
+  }
+}
+
+export class InsufficientInventoryError extends DomainError {
+  readonly code = 'insufficient_inventory';
+  readonly status = 409;
+  constructor(orderId: string, productId: string) {
+    super(`not enough stock of ${productId}`, { orderId, productId });
+  }
+}
+
+export class PaymentDeclinedError extends DomainError {
+  readonly code = 'payment_declined';
+  readonly status = 402;
+  constructor(orderId: string, declineCode: string | null, message = 'the payment was declined') {
+    super(message, { orderId, declineCode });
+  }
+}
+
+export class PaymentProviderUnavailableError extends DomainError {
+  readonly code = 'payment_provider_unavailable';
+  readonly status = 503;
+  constructor(retryAfterSeconds: number, details: Record<string, unknown> = {}) {
+    super('the payment provider could not be reached; retry with the same Idempotency-Key', details);
+    this.headers['Retry-After'] = String(retryAfterSeconds);
+  }
+}
+
+export class OrderNotFoundError extends DomainError {
+  readonly code = 'order_not_found';
+  readonly status = 404;
+  constructor(orderId: string) {
+    super(`no order ${orderId}`, { orderId });
+  }
+}
+
+export class OrderNotRefundableError extends DomainError {
+  readonly code = 'order_not_refundable';
+  readonly status = 409;
+  constructor(orderId: string, status: string) {
+    super(`order ${orderId} is ${status}; only paid orders can be refunded`, { orderId, status });
+  }
+}
+
+export class RefundQuantityExceededError extends DomainError {
+  readonly code = 'refund_quantity_exceeded';
+  readonly status = 422;
+  constructor(productId: string, refundable: number) {
+    super(`at most ${refundable} of ${productId} can still be refunded`, { productId, refundable });
+  }
+}
+
+export class InvalidSignatureError extends DomainError {
+  readonly code = 'invalid_signature';
+  readonly status = 401;
+  constructor() {
+    super('the Stripe-Signature header does not match the body');
+  }
+}
+
+export class PayloadTooLargeError extends DomainError {
+  readonly code = 'payload_too_large';
+  readonly status = 413;
+  constructor(limitBytes: number) {
+    super(`the body is larger than ${limitBytes} bytes`, { limitBytes });
+  }
+}

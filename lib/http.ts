@@ -1,0 +1,116 @@
+import type { MiddlewareObj, Request } from '@middy/core';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { isConnectionError } from './db';
+import { DomainError, PayloadTooLargeError } from './errors';
+import { errorFields, type Logger } from './log';
+
+export type HttpResponse = APIGatewayProxyResult & { headers: Record<string, string> };
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+/** The contract's error body: `{ "error": { "code", "message", ...details } }`. */
+export function errorBody(error: DomainError): { error: Record<string, unknown> } {
+  return { error: { code: error.code, message: error.message, ...error.details } };
+}
+
+/**
+ * Largest body accepted, in bytes as received (base64 included). An order of 100 items is about
+ * 10 KB; 64 KB leaves room and keeps a hostile client from making us parse megabytes.
+ */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Seconds to wait before retrying when PostgreSQL or Redis is unreachable. */
+const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
+
+interface MiddyHttpError {
+  statusCode?: number;
+  expose?: boolean;
+}
+
+/** ioredis gives up on a command with these when Redis is unreachable. */
+function isRedisUnavailable(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  const message = (error as { message?: unknown } | null)?.message;
+  return name === 'MaxRetriesPerRequestError' || (typeof message === 'string' && /Connection is closed|ECONNREFUSED/.test(message));
+}
+
+/** 413 before anything parses a body that is too large. */
+export function bodyLimit(maxBytes = MAX_BODY_BYTES): MiddlewareObj<{ body?: string | null }> {
+  return {
+    before: async (request) => {
+      const body = request.event.body;
+      if (typeof body === 'string' && Buffer.byteLength(body) > maxBytes) throw new PayloadTooLargeError(maxBytes);
+    },
+  };
+}
+
+/**
+ * Last in every chain: domain errors become their status and body; a middy HTTP error (malformed
+ * JSON from the body parser) becomes 400 invalid_request; an unreachable database or Redis is 503;
+ * anything else is a masked 500, logged.
+ */
+export function httpErrors(log: () => Logger): MiddlewareObj {
+  return {
+    onError: async (request) => {
+      const error = request.error;
+      if (error instanceof DomainError) {
+        request.response = json(error.status, errorBody(error), error.headers);
+        return;
+      }
+      const httpError = error as MiddyHttpError | null;
+      if (httpError?.expose && httpError.statusCode && httpError.statusCode < 500) {
+        request.response = json(400, { error: { code: 'invalid_request', message: 'the body is not valid JSON', field: 'body' } });
+        return;
+      }
+      log().error('unhandled error', { requestId: request.context?.awsRequestId, ...errorFields(error) });
+      if (isConnectionError(error) || isRedisUnavailable(error)) {
+        request.response = json(
+          503,
+          { error: { code: 'service_unavailable', message: 'a backing service is unavailable; retry' } },
+          { 'Retry-After': String(DEPENDENCY_RETRY_AFTER_SECONDS) },
+        );
+        return;
+      }
+      request.response = json(500, { error: { code: 'internal_error', message: 'internal error' } });
+    },
+  };
+}
+
+interface LoggedEvent {
+  routeKey?: string;
+  httpMethod?: string;
+  resource?: string;
+  pathParameters?: Record<string, string | undefined> | null;
+}
+
+/** What a finished request's log line says: route, status, order id, error code. Never the body. */
+function outcomeFields(request: Request<LoggedEvent>): Record<string, unknown> {
+  const response = request.response as HttpResponse | undefined;
+  let body: { order?: { id?: string; status?: string }; refund?: { orderId?: string }; error?: { code?: string; orderId?: string } } = {};
+  try {
+    body = typeof response?.body === 'string' ? JSON.parse(response.body) : {};
+  } catch {
+    body = {};
+  }
+  const event = request.event;
+  return {
+    requestId: request.context?.awsRequestId,
+    route: event.routeKey ?? `${event.httpMethod ?? ''} ${event.resource ?? ''}`.trim(),
+    statusCode: response?.statusCode,
+    orderId: body.order?.id ?? body.refund?.orderId ?? body.error?.orderId ?? event.pathParameters?.orderId,
+    orderStatus: body.order?.status,
+    errorCode: body.error?.code,
+    replayed: response?.headers?.['Idempotent-Replayed'] === 'true' || undefined,
+  };
+}
+
+/** First in every chain, so it sees the final response of both paths. */
+export function requestLog(log: () => Logger): MiddlewareObj<LoggedEvent> {
+  // Returns nothing: a middy middleware that returns a value replaces the response with it.
+  const done = async (request: Request<LoggedEvent>): Promise<void> => {
+    log().info('request', outcomeFields(request));
+  };
+  return { after: done, onError: done };
+}

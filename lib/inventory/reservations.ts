@@ -1,0 +1,58 @@
+import type { Redis } from 'ioredis';
+import type { Db } from '../db';
+import { keys } from './keys';
+import { commands } from './scripts';
+import { loadStockMirror } from './stock';
+
+export interface LineQuantity {
+  productId: string;
+  quantity: number;
+}
+
+export type ReserveResult = { ok: true } | { ok: false; productId: string };
+
+/**
+ * Phase 1: hold every line of an order for `ttlSeconds`, or nothing. Holding an order that already
+ * holds its stock is a no-op, so a retried request never holds twice.
+ */
+export async function reserve(
+  redis: Redis,
+  db: Db,
+  orderId: string,
+  lines: readonly LineQuantity[],
+  ttlSeconds: number,
+): Promise<ReserveResult> {
+  const keyList = [keys.reservation(orderId)];
+  const args: (string | number)[] = [ttlSeconds, orderId];
+  for (const { productId, quantity } of lines) {
+    keyList.push(keys.stock(productId), keys.held(productId), keys.holds(productId));
+    args.push(productId, quantity);
+  }
+  // The second pass can only see 'missing' again if Redis lost the mirror in between: give up then.
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    const [outcome, ...rest] = await commands(redis).reserveStock(keyList.length, ...keyList, ...args);
+    if (outcome === 'ok' || outcome === 'held') return { ok: true };
+    if (outcome === 'short') return { ok: false, productId: rest[0] as string };
+    await loadStockMirror(db, redis, rest);
+  }
+  throw new Error(`stock mirror for order ${orderId} could not be loaded`);
+}
+
+/** Phase 3 on failure: the hold is dropped and its stock is available again at once. */
+export async function release(redis: Redis, orderId: string, productIds: readonly string[]): Promise<void> {
+  const keyList = [keys.reservation(orderId)];
+  for (const productId of productIds) keyList.push(keys.held(productId), keys.holds(productId));
+  await commands(redis).releaseStock(keyList.length, ...keyList, orderId, ...productIds);
+}
+
+/** Stock that can be held now: inventory.quantity minus live holds. */
+export async function availableStock(redis: Redis, db: Db, productIds: readonly string[]): Promise<Map<string, number>> {
+  const keyList = productIds.flatMap((p) => [keys.stock(p), keys.held(p), keys.holds(p)]);
+  let raw = await commands(redis).availableStock(keyList.length, ...keyList);
+  const missing = productIds.filter((_, i) => raw[2 * i] === null);
+  if (missing.length > 0) {
+    await loadStockMirror(db, redis, missing);
+    raw = await commands(redis).availableStock(keyList.length, ...keyList);
+  }
+  return new Map(productIds.map((p, i) => [p, Number(raw[2 * i] ?? 0) - Number(raw[2 * i + 1])]));
+}

@@ -1,0 +1,126 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Lua run atomically by Redis: no other command runs between a script's first read and its last
+ * write, whatever number of Lambda containers call it at once. Time comes from the Redis server
+ * (TIME), so every container agrees on when a hold has expired.
+ *
+ * Per product: held:{p} is the sum of live holds and holds:{p} lists them with their expiry.
+ * A hold that has expired is dropped from both the next time any script touches the product
+ * (no sweeper needed: an expired hold never counts against the stock).
+ */
+const PRELUDE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function purge(heldKey, holdsKey)
+  local expired = redis.call('ZRANGEBYSCORE', holdsKey, '-inf', now)
+  if #expired == 0 then return end
+  local total = 0
+  for _, member in ipairs(expired) do
+    total = total + tonumber(string.match(member, '|(%d+)$'))
+  end
+  redis.call('ZREMRANGEBYSCORE', holdsKey, '-inf', now)
+  redis.call('DECRBY', heldKey, total)
+end
+`;
+
+/**
+ * KEYS: reservation, then per item: stock, held, holds.  ARGV: ttlSeconds, orderId, then per item:
+ * productId, quantity. Holds every item or none.
+ * Returns {'ok'} | {'held'} (this order already holds its stock) | {'short', productId} |
+ * {'missing', productId...} (stock mirror not loaded: load it and call again).
+ */
+export const RESERVE = `${PRELUDE}
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'held'} end
+local ttl = tonumber(ARGV[1])
+local orderId = ARGV[2]
+local n = (#KEYS - 1) / 3
+local missing = {}
+for i = 1, n do
+  local stockKey, heldKey, holdsKey = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
+  purge(heldKey, holdsKey)
+  local stock = redis.call('GET', stockKey)
+  if not stock then
+    missing[#missing + 1] = ARGV[2 * i + 1]
+  elseif tonumber(stock) - tonumber(redis.call('GET', heldKey) or '0') < tonumber(ARGV[2 * i + 2]) then
+    return {'short', ARGV[2 * i + 1]}
+  end
+end
+if #missing > 0 then
+  table.insert(missing, 1, 'missing')
+  return missing
+end
+local expiresAt = now + ttl * 1000
+for i = 1, n do
+  local heldKey, holdsKey = KEYS[3 * i], KEYS[3 * i + 1]
+  local productId, quantity = ARGV[2 * i + 1], ARGV[2 * i + 2]
+  redis.call('ZADD', holdsKey, expiresAt, orderId .. '|' .. quantity)
+  redis.call('INCRBY', heldKey, quantity)
+  -- Both live at least as long as the newest hold in them; when they expire, every hold has.
+  if redis.call('PTTL', holdsKey) < ttl * 1000 then
+    redis.call('PEXPIRE', holdsKey, ttl * 1000)
+    redis.call('PEXPIRE', heldKey, ttl * 1000)
+  end
+  redis.call('HSET', KEYS[1], productId, quantity)
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+return {'ok'}
+`;
+
+/** KEYS: reservation, then per item: held, holds.  ARGV: orderId, then the productIds. */
+export const RELEASE = `${PRELUDE}
+local orderId = ARGV[1]
+for i = 1, #ARGV - 1 do
+  local heldKey, holdsKey = KEYS[2 * i], KEYS[2 * i + 1]
+  purge(heldKey, holdsKey)
+  local quantity = redis.call('HGET', KEYS[1], ARGV[i + 1])
+  if quantity and redis.call('ZREM', holdsKey, orderId .. '|' .. quantity) == 1 then
+    redis.call('DECRBY', heldKey, quantity)
+  end
+end
+return redis.call('DEL', KEYS[1])
+`;
+
+/** KEYS: per product: stock, held, holds.  Returns per product: stock on hand (or false), live holds. */
+export const AVAILABLE = `${PRELUDE}
+local out = {}
+for i = 1, #KEYS / 3 do
+  purge(KEYS[3 * i - 1], KEYS[3 * i])
+  out[#out + 1] = redis.call('GET', KEYS[3 * i - 2]) or false
+  out[#out + 1] = tonumber(redis.call('GET', KEYS[3 * i - 1]) or '0')
+end
+return out
+`;
+
+/**
+ * KEYS: stock mirrors.  ARGV: deltas. Moves a mirror only when it is loaded: a missing one is
+ * reloaded from PostgreSQL when next needed, so creating it here from a delta would be wrong.
+ */
+export const ADJUST_STOCK = `
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[i]) end
+end
+return #KEYS
+`;
+
+interface InventoryCommands {
+  reserveStock(...args: (string | number)[]): Promise<string[]>;
+  releaseStock(...args: (string | number)[]): Promise<number>;
+  availableStock(...args: (string | number)[]): Promise<(string | number | null)[]>;
+  adjustStock(...args: (string | number)[]): Promise<number>;
+}
+
+const registered = new WeakSet<Redis>();
+
+/** The scripts as commands of this client (EVALSHA, falling back to EVAL after a Redis restart). */
+export function commands(redis: Redis): Redis & InventoryCommands {
+  if (!registered.has(redis)) {
+    redis.defineCommand('reserveStock', { lua: RESERVE });
+    redis.defineCommand('releaseStock', { lua: RELEASE });
+    redis.defineCommand('availableStock', { lua: AVAILABLE });
+    redis.defineCommand('adjustStock', { lua: ADJUST_STOCK });
+    registered.add(redis);
+  }
+  return redis as Redis & InventoryCommands;
+}
+

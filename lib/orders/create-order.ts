@@ -1,0 +1,213 @@
+import { randomUUID } from 'node:crypto';
+import type { Deps } from '../deps';
+import {
+  DomainError,
+  IdempotencyInProgressError,
+  IdempotencyKeyMismatchError,
+  InsufficientInventoryError,
+  MixedCurrencyError,
+  PaymentDeclinedError,
+  PaymentProviderUnavailableError,
+  UnknownProductError,
+} from '../errors';
+import { errorBody } from '../http';
+import { fingerprint } from '../idempotency/fingerprint';
+import { claimKey, IN_PROGRESS_TTL_SECONDS, releaseKey, storeResponse, type StoredResponse } from '../idempotency/store';
+import { reserve } from '../inventory/reservations';
+import { PaymentProviderError, type PaymentOutcome } from '../payments/payments';
+import { claimOrder, findOrderByKey, insertOrder, leavePending, ORDER_LEASE_SECONDS, type Order } from './order-store';
+import { orderView } from './order-view';
+import { settleFailed, settlePaid } from './payment-state';
+
+export interface CreateOrderRequest {
+  customerId: string;
+  paymentMethodId: string;
+  items: { productId: string; quantity: number }[];
+}
+
+export interface CreateOrderResult extends StoredResponse {
+  /** True when this is the stored answer to an earlier request with the same key. */
+  replayed: boolean;
+}
+
+/** Seconds a client should wait before retrying while Stripe is unavailable. */
+const PROVIDER_RETRY_AFTER_SECONDS = 2;
+/** Stripe's largest amount for a card charge in most currencies (99,999,999 minor units). */
+const MAX_AMOUNT_CENTS = 99_999_999;
+
+type CreateDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
+
+/**
+ * POST /orders. Phases, each with a recovery point a retry resumes from:
+ * order recorded (pending) -> stock held (Redis) -> card charged (Stripe, idempotency key from the
+ * order id) -> stock taken and order paid (one transaction) -> hold dropped, result stored.
+ */
+export async function createOrder(deps: CreateDeps, idempotencyKey: string, request: CreateOrderRequest): Promise<CreateOrderResult> {
+  const requestHash = fingerprint(request);
+  const previous = await claimKey(deps.redis, idempotencyKey, requestHash);
+  if (previous) {
+    if (previous.fingerprint !== requestHash) throw new IdempotencyKeyMismatchError();
+    if (previous.state === 'done') return { ...previous.response, replayed: true };
+    throw new IdempotencyInProgressError(IN_PROGRESS_TTL_SECONDS);
+  }
+  let result: CreateOrderResult;
+  try {
+    result = await placeOrResume(deps, idempotencyKey, requestHash, request);
+  } catch (error) {
+    // Nothing is stored for a rejected request or a 503: the next try with this key runs again.
+    await releaseKey(deps.redis, idempotencyKey);
+    throw error;
+  }
+  await storeResponse(deps.redis, idempotencyKey, requestHash, result, deps.config.idempotencyTtlSeconds);
+  return result;
+}
+
+async function placeOrResume(deps: CreateDeps, idempotencyKey: string, requestHash: string, request: CreateOrderRequest): Promise<CreateOrderResult> {
+  const priced = await priceItems(deps, request.items);
+  const order: Order = {
+    id: randomUUID(),
+    idempotencyKey,
+    requestHash,
+    customerId: request.customerId,
+    paymentMethodId: request.paymentMethodId,
+    status: 'pending',
+    amountCents: priced.amountCents,
+    currency: priced.currency,
+    paymentIntentId: null,
+    failureCode: null,
+    declineCode: null,
+    failureProductId: null,
+    lines: priced.lines.map((l) => ({ ...l, refundedQuantity: 0 })),
+  };
+  if (await insertOrder(deps.db, order)) return place(deps, order);
+
+  // The key already has an order: Redis lost the stored result, or an earlier attempt died midway.
+  const existing = await findOrderByKey(deps.db, idempotencyKey);
+  if (!existing) throw new Error(`order for idempotency key vanished`);
+  if (existing.requestHash !== requestHash) throw new IdempotencyKeyMismatchError();
+  if (existing.status !== 'pending') return { ...answerFor(existing), replayed: true };
+  if (!(await claimOrder(deps.db, existing.id))) throw new IdempotencyInProgressError(ORDER_LEASE_SECONDS);
+  return resume(deps, existing);
+}
+
+async function priceItems(deps: CreateDeps, items: CreateOrderRequest['items']) {
+  const ids = items.map((i) => i.productId);
+  const { rows } = await deps.db.query<{ id: string; price_cents: number; currency: string }>(
+    'SELECT id, price_cents, currency FROM products WHERE id = ANY($1::text[])',
+    [ids],
+  );
+  const products = new Map(rows.map((r) => [r.id, r]));
+  const lines = items.map(({ productId, quantity }) => {
+    const product = products.get(productId);
+    if (!product) throw new UnknownProductError(productId);
+    return { productId, quantity, unitPriceCents: product.price_cents, currency: product.currency };
+  });
+  const currencies = [...new Set(lines.map((l) => l.currency))];
+  if (currencies.length > 1) throw new MixedCurrencyError(currencies);
+  const amountCents = lines.reduce((sum, l) => sum + l.quantity * l.unitPriceCents, 0);
+  if (amountCents > MAX_AMOUNT_CENTS) throw new AmountTooLargeError(amountCents);
+  return {
+    currency: currencies[0] as string,
+    amountCents,
+    lines: lines.map(({ productId, quantity, unitPriceCents }) => ({ productId, quantity, unitPriceCents })),
+  };
+}
+
+export class AmountTooLargeError extends DomainError {
+  readonly code = 'amount_too_large';
+  readonly status = 422;
+  constructor(amountCents: number) {
+    super(`the order total ${amountCents} is above the largest amount a card payment may have (${MAX_AMOUNT_CENTS})`, {
+      amountCents,
+      maxAmountCents: MAX_AMOUNT_CENTS,
+    });
+  }
+}
+
+/** A new order: hold the stock, then charge. */
+async function place(deps: CreateDeps, order: Order): Promise<CreateOrderResult> {
+  const held = await reserve(deps.redis, deps.db, order.id, order.lines, deps.config.reservationTtlSeconds);
+  if (!held.ok) {
+    await settleFailed(deps, order.id, {
+      failureCode: 'insufficient_inventory',
+      declineCode: null,
+      paymentIntentId: null,
+      productId: held.productId,
+    });
+    return rejected(new InsufficientInventoryError(order.id, held.productId));
+  }
+  return settle(deps, order, await charge(deps, order, () => deps.payments.charge(chargeOf(order))));
+}
+
+/**
+ * A pending order from an earlier attempt. Stripe is asked first whether that attempt created a
+ * PaymentIntent (by stored id, else by metadata.order_id), so a crash between the charge and our
+ * commit never leads to a second charge; Stripe's idempotency key (from the order id) backs this up.
+ */
+async function resume(deps: CreateDeps, order: Order): Promise<CreateOrderResult> {
+  const found = await charge(deps, order, () => deps.payments.findCharge(order.id, order.paymentIntentId));
+  if (found) return settle(deps, order, found);
+  return place(deps, order);
+}
+
+async function charge<T extends PaymentOutcome | null>(deps: CreateDeps, order: Order, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!(error instanceof PaymentProviderError)) throw error;
+    // The order stays pending with its hold: the retry with the same key resumes it.
+    await leavePending(deps.db, order.id, null);
+    throw new PaymentProviderUnavailableError(PROVIDER_RETRY_AFTER_SECONDS, { orderId: order.id });
+  }
+}
+
+async function settle(deps: CreateDeps, order: Order, outcome: PaymentOutcome): Promise<CreateOrderResult> {
+  switch (outcome.kind) {
+    case 'succeeded': {
+      const paid = await settlePaid(deps, order.id, outcome.paymentIntentId);
+      if (paid.kind === 'out_of_stock') return rejected(new InsufficientInventoryError(order.id, paid.productId));
+      return answer(201, order, 'paid', outcome.paymentIntentId);
+    }
+    case 'pending':
+      // processing / requires_action: the hold stays until a webhook settles it or its TTL ends.
+      await leavePending(deps.db, order.id, outcome.paymentIntentId);
+      return answer(202, order, 'pending', outcome.paymentIntentId);
+    case 'declined':
+      await settleFailed(deps, order.id, {
+        failureCode: 'payment_declined',
+        declineCode: outcome.declineCode,
+        paymentIntentId: outcome.paymentIntentId,
+      });
+      return rejected(new PaymentDeclinedError(order.id, outcome.declineCode, outcome.message));
+  }
+}
+
+function answer(statusCode: number, order: Order, status: Order['status'], paymentIntentId: string): CreateOrderResult {
+  return { statusCode, body: { order: orderView(order, status, paymentIntentId) }, replayed: false };
+}
+
+function rejected(error: DomainError): CreateOrderResult {
+  return { statusCode: error.status, body: errorBody(error), replayed: false };
+}
+
+/** The answer an already-settled order gets when its result is no longer in Redis. */
+function answerFor(order: Order): StoredResponse {
+  switch (order.failureCode) {
+    case null:
+      return { statusCode: order.status === 'pending' ? 202 : 201, body: { order: orderView(order) } };
+    case 'payment_declined':
+      return { statusCode: 402, body: errorBody(new PaymentDeclinedError(order.id, order.declineCode)) };
+    default:
+      return { statusCode: 409, body: errorBody(new InsufficientInventoryError(order.id, order.failureProductId ?? '')) };
+  }
+}
+
+function chargeOf(order: Order) {
+  return {
+    orderId: order.id,
+    amountCents: order.amountCents,
+    currency: order.currency,
+    paymentMethodId: order.paymentMethodId,
+    customerId: order.customerId,
+  };
+}

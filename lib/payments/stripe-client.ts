@@ -1,0 +1,26 @@
+import Stripe from 'stripe';
+import { stripeSecretKey, type Config } from '../config';
+
+/**
+ * Stripe's idempotency keys make a retried create or refund safe, so the SDK may retry once on a
+ * network error; more would outlast API Gateway's 29 s.
+ */
+const MAX_NETWORK_RETRIES = 1;
+/** Per request: a confirm with 3-D Secure checks can take seconds; 10 s leaves room for a retry. */
+const TIMEOUT_MS = 10_000;
+
+/** Built once per container, on first use: the secret key is read here and nowhere else. */
+export function createStripeClient(config: Config): Stripe {
+  const base = config.stripeApiBase;
+  return new Stripe(stripeSecretKey(), {
+    maxNetworkRetries: MAX_NETWORK_RETRIES,
+    timeout: TIMEOUT_MS,
+    ...(base
+      ? {
+          protocol: base.protocol === 'http:' ? 'http' : 'https',
+          host: base.hostname,
+          port: base.port || (base.protocol === 'http:' ? 80 : 443),
+        }
+      : {}),
+  });
+}

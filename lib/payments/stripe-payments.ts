@@ -1,0 +1,110 @@
+import type Stripe from 'stripe';
+import { PaymentProviderError, type ChargeRequest, type PaymentOutcome, type Payments, type RefundRequest } from './payments';
+
+/** Stripe error types that mean "the provider is unavailable", not "this request is wrong". */
+const UNAVAILABLE = new Set(['StripeConnectionError', 'StripeAPIError', 'StripeRateLimitError', 'StripeAuthenticationError', 'StripePermissionError']);
+
+interface StripeErrorLike {
+  type?: string;
+  code?: string;
+  decline_code?: string;
+  message?: string;
+  statusCode?: number;
+  payment_intent?: { id?: string };
+  raw?: { payment_intent?: { id?: string } };
+}
+
+function outcomeOf(intent: Stripe.PaymentIntent): PaymentOutcome {
+  switch (intent.status) {
+    case 'succeeded':
+      return { kind: 'succeeded', paymentIntentId: intent.id };
+    case 'requires_payment_method':
+    case 'canceled': {
+      const error = intent.last_payment_error;
+      return {
+        kind: 'declined',
+        paymentIntentId: intent.id,
+        declineCode: error?.decline_code ?? error?.code ?? null,
+        message: error?.message ?? `the payment is ${intent.status}`,
+      };
+    }
+    default:
+      return { kind: 'pending', paymentIntentId: intent.id, status: intent.status };
+  }
+}
+
+function isUnavailable(error: StripeErrorLike): boolean {
+  return UNAVAILABLE.has(error.type ?? '') || (error.statusCode ?? 0) >= 500;
+}
+
+/** Turns a thrown Stripe error into a declined outcome, or rethrows it as "provider unavailable". */
+function declinedOrThrow(error: unknown): PaymentOutcome {
+  const e = (error ?? {}) as StripeErrorLike;
+  if (e.type === 'StripeCardError' || (e.type === 'StripeInvalidRequestError' && !isUnavailable(e))) {
+    return {
+      kind: 'declined',
+      paymentIntentId: e.payment_intent?.id ?? e.raw?.payment_intent?.id ?? null,
+      declineCode: e.decline_code ?? e.code ?? null,
+      message: e.message ?? 'the payment was declined',
+    };
+  }
+  throw new PaymentProviderError(`Stripe: ${e.message ?? 'request failed'}`, error);
+}
+
+function unavailable(error: unknown): never {
+  const e = (error ?? {}) as StripeErrorLike;
+  throw new PaymentProviderError(`Stripe: ${e.message ?? 'request failed'}`, error);
+}
+
+/** The Payments port over the Stripe SDK. `stripe` is a getter so the client is built on first use. */
+export function stripePayments(stripe: () => Stripe): Payments {
+  return {
+    async charge(request: ChargeRequest): Promise<PaymentOutcome> {
+      try {
+        const intent = await stripe().paymentIntents.create(
+          {
+            amount: request.amountCents,
+            currency: request.currency,
+            payment_method: request.paymentMethodId,
+            confirm: true,
+            // A server-side card payment: no redirect-based methods, so no return_url is needed.
+            automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
+            metadata: { order_id: request.orderId, customer_id: request.customerId },
+          },
+          { idempotencyKey: `order-${request.orderId}-payment` },
+        );
+        return outcomeOf(intent);
+      } catch (error) {
+        return declinedOrThrow(error);
+      }
+    },
+
+    async findCharge(orderId: string, paymentIntentId: string | null): Promise<PaymentOutcome | null> {
+      try {
+        if (paymentIntentId) return outcomeOf(await stripe().paymentIntents.retrieve(paymentIntentId));
+        const found = await stripe().paymentIntents.search({ query: `metadata['order_id']:'${orderId}'`, limit: 1 });
+        const intent = found.data[0];
+        return intent ? outcomeOf(intent) : null;
+      } catch (error) {
+        return unavailable(error);
+      }
+    },
+
+    async refund(request: RefundRequest): Promise<{ refundId: string }> {
+      try {
+        const refund = await stripe().refunds.create(
+          {
+            payment_intent: request.paymentIntentId,
+            amount: request.amountCents,
+            ...(request.reason ? { reason: request.reason } : {}),
+            metadata: request.metadata,
+          },
+          { idempotencyKey: request.idempotencyKey },
+        );
+        return { refundId: refund.id };
+      } catch (error) {
+        return unavailable(error);
+      }
+    },
+  };
+}

@@ -1,0 +1,12 @@
+import Redis from 'ioredis';
+
+export type { Redis };
+
+export function createRedis(url: string): Redis {
+  return new Redis(url, {
+    // Fail a command fast when Redis is gone instead of queueing it for ever; the caller maps it.
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    lazyConnect: false,
+  });
+}

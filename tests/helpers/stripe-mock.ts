@@ -1,0 +1,50 @@
+import type Stripe from 'stripe';
+
+/**
+ * The `stripe` module is the only mock in the suite. Its resources are created in the SDK's
+ * constructor (jest's automock cannot see them), so the factory builds a client whose calls are these
+ * jest fns. Webhook verification delegates to the real SDK: signatures are really checked.
+ */
+export const mockPaymentIntentsCreate = jest.fn();
+export const mockPaymentIntentsSearch = jest.fn();
+export const mockPaymentIntentsRetrieve = jest.fn();
+export const mockRefundsCreate = jest.fn();
+export const mockConstructEvent = jest.fn();
+
+jest.mock('stripe', () => {
+  const actual = jest.requireActual('stripe');
+  const Actual = actual.default ?? actual;
+  function MockStripe(this: unknown, key: string, options?: unknown) {
+    const real = new Actual(key, options);
+    return {
+      paymentIntents: {
+        create: mockPaymentIntentsCreate,
+        search: mockPaymentIntentsSearch,
+        retrieve: mockPaymentIntentsRetrieve,
+      },
+      refunds: { create: mockRefundsCreate },
+      webhooks: {
+        constructEvent: mockConstructEvent.mockImplementation((...args: unknown[]) =>
+          (real.webhooks.constructEvent as (...a: unknown[]) => unknown)(...args),
+        ),
+        generateTestHeaderString: real.webhooks.generateTestHeaderString.bind(real.webhooks),
+      },
+    };
+  }
+  Object.assign(MockStripe, { errors: Actual.errors, webhooks: Actual.webhooks });
+  return { __esModule: true, default: MockStripe, Stripe: MockStripe };
+});
+
+/** A client built from the mocked module, as lib/payments builds one: `new Stripe(key)`. */
+export function mockedStripe(): Stripe {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const StripeModule = require('stripe') as { default: new (key: string) => Stripe };
+  return new StripeModule.default('sk_test_mocked_never_sent');
+}
+
+export function resetStripeMocks(): void {
+  for (const fn of [mockPaymentIntentsCreate, mockPaymentIntentsSearch, mockPaymentIntentsRetrieve, mockRefundsCreate]) fn.mockReset();
+  mockConstructEvent.mockClear();
+  // Unless a test says otherwise, no earlier attempt has made a PaymentIntent.
+  mockPaymentIntentsSearch.mockResolvedValue({ object: 'search_result', data: [], has_more: false, next_page: null, url: '/v1/payment_intents/search' });
+}

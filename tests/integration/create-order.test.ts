@@ -1,0 +1,207 @@
+import { keys } from '../../lib/inventory/keys';
+import { availableOf, countRows, givenProduct, holdOf, idempotencyRecord, inventoryOf, orderRow } from '../helpers/builders';
+import { redis } from '../helpers/harness';
+import { expectedPaymentIntent, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
+import { cardDeclinedError, paymentIntent } from '../helpers/stripe-fixtures';
+import { mockPaymentIntentsCreate } from '../helpers/stripe-mock';
+
+describe('POST /orders', () => {
+  test('charges the exact amount from the catalogue, marks the order paid and takes the stock', async () => {
+    // Prepare
+    const product = await givenProduct({ priceCents: 1250, stock: 5 });
+    stripeAnswers('succeeded');
+
+    // Act
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]), { idempotencyKey: 'key-success' });
+
+    // Assess
+    expect(response.statusCode).toBe(201);
+    const order = response.body.order;
+    expect(order).toEqual({
+      id: expect.any(String),
+      status: 'paid',
+      amountCents: 2500,
+      currency: 'usd',
+      paymentIntentId: expect.stringMatching(/^pi_/),
+      items: [{ productId: product.id, quantity: 2, unitPriceCents: 1250 }],
+    });
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledWith(...expectedPaymentIntent(order.id, 2500));
+    expect(await orderRow(order.id)).toMatchObject({ status: 'paid', amount_cents: 2500, payment_intent_id: order.paymentIntentId, failure_code: null });
+    expect(await inventoryOf(product.id)).toBe(3);
+    expect(await holdOf(order.id)).toEqual({});
+    expect(await availableOf(product.id)).toBe(3);
+    expect(await idempotencyRecord('key-success')).toMatchObject({ state: 'done', response: { statusCode: 201 } });
+  });
+
+  test('returns 409 insufficient_inventory, records a failed order and charges nothing when the quantity is above stock', async () => {
+    const product = await givenProduct({ stock: 2 });
+    stripeAnswers('succeeded');
+
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 3 }]), { idempotencyKey: 'key-short' });
+
+    expect(response.statusCode).toBe(409);
+    expect(response.body.error).toMatchObject({ code: 'insufficient_inventory', productId: product.id, orderId: expect.any(String) });
+    expect(await orderRow(response.body.error.orderId)).toMatchObject({ status: 'failed', failure_code: 'insufficient_inventory' });
+    expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+    expect(await inventoryOf(product.id)).toBe(2);
+    expect(await holdOf(response.body.error.orderId)).toEqual({});
+    expect(await availableOf(product.id)).toBe(2);
+    expect(await idempotencyRecord('key-short')).toMatchObject({ state: 'done', response: { statusCode: 409 } });
+  });
+
+  test('returns 402 payment_declined with Stripe\'s decline code, fails the order and frees the hold', async () => {
+    const product = await givenProduct({ priceCents: 800, stock: 4 });
+    mockPaymentIntentsCreate.mockImplementation(async (params: { amount: number; currency: string; metadata: { order_id: string } }) => {
+      const intent = paymentIntent({ status: 'requires_payment_method', amount: params.amount, currency: params.currency, orderId: params.metadata.order_id, declineCode: 'insufficient_funds' });
+      throw cardDeclinedError({ intent, declineCode: 'insufficient_funds' });
+    });
+
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }], 'pm_card_chargeDeclined'), { idempotencyKey: 'key-declined' });
+
+    expect(response.statusCode).toBe(402);
+    expect(response.body.error).toMatchObject({ code: 'payment_declined', declineCode: 'insufficient_funds', orderId: expect.any(String) });
+    const orderId = response.body.error.orderId;
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledWith(...expectedPaymentIntent(orderId, 800, 'usd', 'pm_card_chargeDeclined'));
+    expect(await orderRow(orderId)).toMatchObject({ status: 'failed', failure_code: 'payment_declined', decline_code: 'insufficient_funds', payment_intent_id: expect.stringMatching(/^pi_/) });
+    expect(await inventoryOf(product.id)).toBe(4);
+    expect(await holdOf(orderId)).toEqual({});
+    expect(await availableOf(product.id)).toBe(4);
+    expect(await idempotencyRecord('key-declined')).toMatchObject({ state: 'done', response: { statusCode: 402 } });
+  });
+
+  test('charges the sum of every line of a multi-item order and takes each product\'s stock', async () => {
+    const mug = await givenProduct({ priceCents: 1500, stock: 10 });
+    const tee = await givenProduct({ priceCents: 2599, stock: 3 });
+    const pen = await givenProduct({ priceCents: 199, stock: 100 });
+    stripeAnswers('succeeded');
+
+    const response = await postOrder(
+      orderBody([
+        { productId: mug.id, quantity: 2 },
+        { productId: tee.id, quantity: 3 },
+        { productId: pen.id, quantity: 10 },
+      ]),
+      { idempotencyKey: 'key-multi' },
+    );
+
+    expect(response.statusCode).toBe(201);
+    const amount = 2 * 1500 + 3 * 2599 + 10 * 199;
+    expect(response.body.order).toMatchObject({ status: 'paid', amountCents: amount });
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledWith(...expectedPaymentIntent(response.body.order.id, amount));
+    expect(await orderRow(response.body.order.id)).toMatchObject({ status: 'paid', amount_cents: amount });
+    expect([await inventoryOf(mug.id), await inventoryOf(tee.id), await inventoryOf(pen.id)]).toEqual([8, 0, 90]);
+    expect(await holdOf(response.body.order.id)).toEqual({});
+    expect(await idempotencyRecord('key-multi')).toMatchObject({ state: 'done' });
+  });
+
+  test('returns 202 pending and keeps the hold while the payment needs 3-D Secure', async () => {
+    const product = await givenProduct({ stock: 2 });
+    stripeAnswers('requires_action');
+
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { idempotencyKey: 'key-3ds' });
+
+    expect(response.statusCode).toBe(202);
+    const orderId = response.body.order.id;
+    expect(response.body.order).toMatchObject({ status: 'pending', paymentIntentId: expect.stringMatching(/^pi_/) });
+    expect(await orderRow(orderId)).toMatchObject({ status: 'pending', payment_intent_id: response.body.order.paymentIntentId });
+    expect(await inventoryOf(product.id)).toBe(2);
+    expect(await holdOf(orderId)).toEqual({ [product.id]: '1' });
+    expect(await availableOf(product.id)).toBe(1);
+    expect(await idempotencyRecord('key-3ds')).toMatchObject({ state: 'done', response: { statusCode: 202 } });
+  });
+
+  test('takes prices from the catalogue, never from the client', async () => {
+    const product = await givenProduct({ priceCents: 4200 });
+    stripeAnswers('succeeded');
+
+    const response = await postOrder({ ...orderBody([{ productId: product.id, quantity: 1 }]), amountCents: 1 });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body.error.code).toBe('invalid_request');
+    expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+  });
+
+  describe('rejects bad input with a 4xx and writes nothing', () => {
+    const cases: [string, unknown, string][] = [
+      ['items missing', { customerId: 'cus_1', paymentMethodId: 'pm_card_visa' }, 'items'],
+      ['items empty', orderBody([]), 'items'],
+      ['quantity zero', orderBody([{ productId: 'sku_x', quantity: 0 }]), 'items[0].quantity'],
+      ['quantity fractional', orderBody([{ productId: 'sku_x', quantity: 1.5 }]), 'items[0].quantity'],
+      ['quantity as a string', orderBody([{ productId: 'sku_x', quantity: '2' as unknown as number }]), 'items[0].quantity'],
+      ['quantity above 10000', orderBody([{ productId: 'sku_x', quantity: 10_001 }]), 'items[0].quantity'],
+      ['a product twice', orderBody([{ productId: 'sku_x', quantity: 1 }, { productId: 'sku_x', quantity: 1 }]), 'items[1].productId'],
+      ['customerId missing', { paymentMethodId: 'pm_card_visa', items: [{ productId: 'sku_x', quantity: 1 }] }, 'customerId'],
+      ['a body that is not an object', [1, 2], 'body'],
+    ];
+    test.each(cases)('400 invalid_request when %s', async (_name, body, field) => {
+      const response = await postOrder(body);
+
+      expect(response.statusCode).toBe(400);
+      expect(response.body.error).toMatchObject({ code: 'invalid_request', field });
+      expect(await countRows('orders')).toBe(0);
+      expect(await redis().dbsize()).toBe(0);
+    });
+
+    test('400 invalid_request for malformed JSON', async () => {
+      const { createOrderHandler } = await import('../../handlers/create-order');
+      const { testDeps } = await import('../helpers/harness');
+      const { apiGatewayEvent, invoke } = await import('../helpers/events');
+      const response = await invoke(
+        createOrderHandler(() => testDeps()),
+        apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': 'k1' }, rawBody: '{"items": [' }),
+      );
+
+      expect(response.statusCode).toBe(400);
+      expect(response.body.error).toMatchObject({ code: 'invalid_request', field: 'body' });
+      expect(await countRows('orders')).toBe(0);
+      expect(await redis().dbsize()).toBe(0);
+    });
+
+    test('400 idempotency_key_required without the Idempotency-Key header', async () => {
+      const product = await givenProduct();
+      const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { idempotencyKey: null });
+
+      expect(response.statusCode).toBe(400);
+      expect(response.body.error).toMatchObject({ code: 'idempotency_key_required', field: 'Idempotency-Key' });
+      expect(await countRows('orders')).toBe(0);
+    });
+
+    test('400 invalid_request for an Idempotency-Key longer than 255 characters', async () => {
+      const product = await givenProduct();
+      const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { idempotencyKey: 'k'.repeat(256) });
+
+      expect(response.statusCode).toBe(400);
+      expect(response.body.error).toMatchObject({ code: 'invalid_request', field: 'Idempotency-Key' });
+    });
+
+    test('422 unknown_product naming the product, with nothing held or stored', async () => {
+      const product = await givenProduct();
+      const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }, { productId: 'sku_nope', quantity: 1 }]), { idempotencyKey: 'key-unknown' });
+
+      expect(response.statusCode).toBe(422);
+      expect(response.body.error).toMatchObject({ code: 'unknown_product', productId: 'sku_nope' });
+      expect(await countRows('orders')).toBe(0);
+      expect(await redis().exists(keys.idempotency('key-unknown'))).toBe(0);
+      expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+    });
+
+    test('422 mixed_currency when items are priced in different currencies', async () => {
+      const usd = await givenProduct({ currency: 'usd' });
+      const eur = await givenProduct({ currency: 'eur' });
+      const response = await postOrder(orderBody([{ productId: usd.id, quantity: 1 }, { productId: eur.id, quantity: 1 }]));
+
+      expect(response.statusCode).toBe(422);
+      expect(response.body.error.code).toBe('mixed_currency');
+      expect(await countRows('orders')).toBe(0);
+    });
+
+    test('413 payload_too_large for a body over 64 KB', async () => {
+      const response = await postOrder({ ...orderBody([{ productId: 'sku_x', quantity: 1 }]), customerId: 'c'.repeat(70_000) });
+
+      expect(response.statusCode).toBe(413);
+      expect(response.body.error.code).toBe('payload_too_large');
+      expect(await countRows('orders')).toBe(0);
+    });
+  });
+});

@@ -1,6 +1,6 @@
 import './stripe-mock';
 import { beginTest, closeWorld, endTest, openWorld } from './harness';
-import { spyOnSecretReads } from './env-spy';
+import { secretReads, spyOnSecretReads } from './env-spy';
 import { resetStripeMocks } from './stripe-mock';
 
 spyOnSecretReads();
@@ -10,5 +10,9 @@ beforeEach(async () => {
   resetStripeMocks();
   await beginTest();
 });
-afterEach(endTest);
+afterEach(async () => {
+  await endTest();
+  // Stripe is mocked: nothing may even look at the real secret key.
+  if (secretReads().length > 0) throw new Error(`process.env.STRIPE_SECRET_KEY was read:\n${secretReads()[0]}`);
+});
 afterAll(closeWorld);

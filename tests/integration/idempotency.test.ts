@@ -1,0 +1,122 @@
+import { keys } from '../../lib/inventory/keys';
+import { countRows, givenProduct, inventoryOf, orderRow } from '../helpers/builders';
+import { redis } from '../helpers/harness';
+import { orderBody, postOrder, stripeAnswers } from '../helpers/orders';
+import { cardDeclinedError, paymentIntent } from '../helpers/stripe-fixtures';
+import { mockPaymentIntentsCreate } from '../helpers/stripe-mock';
+
+describe('POST /orders with an Idempotency-Key already used', () => {
+  test('the same request twice returns the same order, marked replayed, with one PaymentIntent', async () => {
+    const product = await givenProduct({ priceCents: 1000, stock: 5 });
+    stripeAnswers('succeeded');
+    const body = orderBody([{ productId: product.id, quantity: 2 }]);
+
+    const first = await postOrder(body, { idempotencyKey: 'same-key' });
+    const second = await postOrder(body, { idempotencyKey: 'same-key' });
+
+    expect(first.statusCode).toBe(201);
+    expect(second.statusCode).toBe(201);
+    expect(second.body).toEqual(first.body);
+    expect(second.headers['Idempotent-Replayed']).toBe('true');
+    expect(first.headers['Idempotent-Replayed']).toBeUndefined();
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
+    expect(await countRows('orders')).toBe(1);
+    expect(await inventoryOf(product.id)).toBe(3);
+  });
+
+  test('a declined order replays its 402 without a second payment attempt', async () => {
+    const product = await givenProduct({ stock: 5 });
+    mockPaymentIntentsCreate.mockImplementation(async (params: { amount: number; currency: string; metadata: { order_id: string } }) => {
+      throw cardDeclinedError({ intent: paymentIntent({ status: 'requires_payment_method', amount: params.amount, currency: params.currency, orderId: params.metadata.order_id }) });
+    });
+    const body = orderBody([{ productId: product.id, quantity: 1 }], 'pm_card_chargeDeclined');
+
+    const first = await postOrder(body, { idempotencyKey: 'declined-key' });
+    const second = await postOrder(body, { idempotencyKey: 'declined-key' });
+
+    expect(first.statusCode).toBe(402);
+    expect(second.statusCode).toBe(402);
+    expect(second.body).toEqual(first.body);
+    expect(second.headers['Idempotent-Replayed']).toBe('true');
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
+    expect(await countRows('orders')).toBe(1);
+  });
+
+  test('another body under the same key gets 422 idempotency_key_mismatch and changes nothing', async () => {
+    const product = await givenProduct({ stock: 5 });
+    stripeAnswers('succeeded');
+    await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { idempotencyKey: 'reused-key' });
+
+    const other = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]), { idempotencyKey: 'reused-key' });
+
+    expect(other.statusCode).toBe(422);
+    expect(other.body.error.code).toBe('idempotency_key_mismatch');
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
+    expect(await countRows('orders')).toBe(1);
+    expect(await inventoryOf(product.id)).toBe(4);
+  });
+
+  test('after Redis lost everything (FLUSHDB) a replay finds the order in PostgreSQL and creates nothing new', async () => {
+    const product = await givenProduct({ priceCents: 700, stock: 5 });
+    stripeAnswers('succeeded');
+    const body = orderBody([{ productId: product.id, quantity: 1 }]);
+    const first = await postOrder(body, { idempotencyKey: 'durable-key' });
+
+    await redis().flushdb();
+    const replay = await postOrder(body, { idempotencyKey: 'durable-key' });
+
+    expect(replay.statusCode).toBe(201);
+    expect(replay.body).toEqual(first.body);
+    expect(replay.headers['Idempotent-Replayed']).toBe('true');
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
+    expect(await countRows('orders')).toBe(1);
+    expect(await inventoryOf(product.id)).toBe(4);
+    expect(await redis().exists(keys.idempotency('durable-key'))).toBe(1);
+  });
+
+  test('after FLUSHDB another body under a used key is still refused with 422', async () => {
+    const product = await givenProduct({ stock: 5 });
+    stripeAnswers('succeeded');
+    await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { idempotencyKey: 'durable-mismatch' });
+    await redis().flushdb();
+
+    const other = await postOrder(orderBody([{ productId: product.id, quantity: 3 }]), { idempotencyKey: 'durable-mismatch' });
+
+    expect(other.statusCode).toBe(422);
+    expect(other.body.error.code).toBe('idempotency_key_mismatch');
+    expect(await countRows('orders')).toBe(1);
+    expect(await redis().exists(keys.idempotency('durable-mismatch'))).toBe(0);
+  });
+
+  test('a second request while the first is still running gets 409 idempotency_in_progress with Retry-After', async () => {
+    const product = await givenProduct({ stock: 5 });
+    let releaseStripe: () => void = () => undefined;
+    mockPaymentIntentsCreate.mockImplementation(
+      (params: { amount: number; currency: string; metadata: { order_id: string } }) =>
+        new Promise((resolve) => {
+          releaseStripe = () => resolve(paymentIntent({ status: 'succeeded', amount: params.amount, currency: params.currency, orderId: params.metadata.order_id }));
+        }),
+    );
+    const body = orderBody([{ productId: product.id, quantity: 1 }]);
+
+    const first = postOrder(body, { idempotencyKey: 'busy-key' });
+    await waitFor(() => mockPaymentIntentsCreate.mock.calls.length === 1);
+    const second = await postOrder(body, { idempotencyKey: 'busy-key' });
+    releaseStripe();
+
+    expect(second.statusCode).toBe(409);
+    expect(second.body.error.code).toBe('idempotency_in_progress');
+    expect(Number(second.headers['Retry-After'])).toBeGreaterThan(0);
+    expect((await first).statusCode).toBe(201);
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
+    expect(await orderRow((await first).body.order.id)).toMatchObject({ status: 'paid' });
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

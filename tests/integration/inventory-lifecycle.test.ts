@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import { keys } from '../../lib/inventory/keys';
+import { release, reserve } from '../../lib/inventory/reservations';
+import { takeStock } from '../../lib/inventory/stock';
+import { availableOf, givenProduct, holdOf, inventoryOf } from '../helpers/builders';
+import { db, redis } from '../helpers/harness';
+import { orderBody, postOrder, stripeAnswers } from '../helpers/orders';
+
+const TTL = 900;
+
+describe('stock in three phases: reserve, confirm, release', () => {
+  test('reserve holds stock in Redis without touching inventory; confirm takes it and drops the hold', async () => {
+    const product = await givenProduct({ stock: 10 });
+    const orderId = randomUUID();
+
+    // Phase 1: reserve
+    expect(await reserve(redis(), db(), orderId, [{ productId: product.id, quantity: 3 }], TTL)).toEqual({ ok: true });
+    expect(await holdOf(orderId)).toEqual({ [product.id]: '3' });
+    expect(await availableOf(product.id)).toBe(7);
+    expect(await inventoryOf(product.id)).toBe(10);
+
+    // Phase 2: confirm (payment succeeded)
+    await db().transaction((tx) => takeStock(tx, redis(), [{ productId: product.id, quantity: 3 }]));
+    await release(redis(), orderId, [product.id]);
+    expect(await inventoryOf(product.id)).toBe(7);
+    expect(await holdOf(orderId)).toEqual({});
+    expect(await redis().exists(keys.reservation(orderId))).toBe(0);
+    expect(await availableOf(product.id)).toBe(7);
+  });
+
+  test('release (payment failed) makes the held stock available again at once', async () => {
+    const product = await givenProduct({ stock: 4 });
+    const orderId = randomUUID();
+    await reserve(redis(), db(), orderId, [{ productId: product.id, quantity: 4 }], TTL);
+    expect(await availableOf(product.id)).toBe(0);
+
+    await release(redis(), orderId, [product.id]);
+
+    expect(await redis().exists(keys.reservation(orderId))).toBe(0);
+    expect(await availableOf(product.id)).toBe(4);
+    expect(await inventoryOf(product.id)).toBe(4);
+  });
+
+  test('a multi-item order where one item cannot be held holds nothing at all', async () => {
+    const plenty = await givenProduct({ stock: 10 });
+    const scarce = await givenProduct({ stock: 1 });
+    const orderId = randomUUID();
+
+    const result = await reserve(redis(), db(), orderId, [
+      { productId: plenty.id, quantity: 5 },
+      { productId: scarce.id, quantity: 2 },
+    ], TTL);
+
+    expect(result).toEqual({ ok: false, productId: scarce.id });
+    expect(await redis().exists(keys.reservation(orderId))).toBe(0);
+    expect(await availableOf(plenty.id)).toBe(10);
+    expect(await availableOf(scarce.id)).toBe(1);
+  });
+
+  test('a declined multi-item order through the API leaves nothing held', async () => {
+    const plenty = await givenProduct({ stock: 10 });
+    const scarce = await givenProduct({ stock: 1 });
+    stripeAnswers('succeeded');
+
+    const response = await postOrder(orderBody([{ productId: plenty.id, quantity: 5 }, { productId: scarce.id, quantity: 2 }]));
+
+    expect(response.statusCode).toBe(409);
+    expect(response.body.error).toMatchObject({ code: 'insufficient_inventory', productId: scarce.id });
+    expect(await availableOf(plenty.id)).toBe(10);
+    expect(await redis().keys('reservation:*')).toEqual([]);
+  });
+
+  test('the guarded decrement refuses to take more than inventory holds and changes nothing', async () => {
+    const product = await givenProduct({ stock: 2 });
+
+    await expect(db().transaction((tx) => takeStock(tx, redis(), [{ productId: product.id, quantity: 3 }]))).rejects.toThrow(/lower than the quantity/);
+
+    expect(await inventoryOf(product.id)).toBe(2);
+  });
+
+  test('a hold lives RESERVATION_TTL_SECONDS (900 s by default) in Redis', async () => {
+    const product = await givenProduct({ stock: 3 });
+    stripeAnswers('processing');
+
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]));
+
+    const ttl = await redis().ttl(keys.reservation(response.body.order.id));
+    expect(ttl).toBeGreaterThan(890);
+    expect(ttl).toBeLessThanOrEqual(900);
+  });
+
+  test('an expired hold gives its stock back by itself, with no sweeper (real 1 s TTL, really waited)', async () => {
+    const product = await givenProduct({ stock: 2 });
+    stripeAnswers('requires_action');
+
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]), { config: { reservationTtlSeconds: 1 } });
+    expect(response.statusCode).toBe(202);
+    expect(await availableOf(product.id)).toBe(0);
+    const blocked = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]));
+    expect(blocked.statusCode).toBe(409);
+
+    await new Promise((r) => setTimeout(r, 1_300));
+
+    expect(await redis().exists(keys.reservation(response.body.order.id))).toBe(0);
+    expect(await availableOf(product.id)).toBe(2);
+    const later = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]));
+    expect(later.statusCode).toBe(202);
+  });
+});

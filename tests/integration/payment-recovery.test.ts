@@ -1,0 +1,109 @@
+import { keys } from '../../lib/inventory/keys';
+import { availableOf, countRows, givenProduct, holdOf, inventoryOf, orderRow } from '../helpers/builders';
+import { db, redis } from '../helpers/harness';
+import { expectedPaymentIntent, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
+import { apiError, connectionError, paymentIntent } from '../helpers/stripe-fixtures';
+import { mockPaymentIntentsCreate, mockPaymentIntentsRetrieve, mockPaymentIntentsSearch } from '../helpers/stripe-mock';
+
+describe('when Stripe cannot be reached', () => {
+  test.each([
+    ['a connection error', connectionError],
+    ['a Stripe 5xx', apiError],
+  ])('%s gives 503 with Retry-After, keeps the order pending and its hold, and stores no result', async (_name, failure) => {
+    const product = await givenProduct({ stock: 3 });
+    mockPaymentIntentsCreate.mockRejectedValue(failure());
+
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]), { idempotencyKey: 'key-503' });
+
+    expect(response.statusCode).toBe(503);
+    expect(response.body.error.code).toBe('payment_provider_unavailable');
+    expect(Number(response.headers['Retry-After'])).toBeGreaterThan(0);
+    const orderId = response.body.error.orderId;
+    expect(await orderRow(orderId)).toMatchObject({ status: 'pending', locked_until: null });
+    expect(await holdOf(orderId)).toEqual({ [product.id]: '2' });
+    expect(await inventoryOf(product.id)).toBe(3);
+    expect(await redis().exists(keys.idempotency('key-503'))).toBe(0);
+  });
+
+  test('the retry with the same key resumes the same order and charges once, with the same Stripe idempotency key', async () => {
+    const product = await givenProduct({ priceCents: 900, stock: 3 });
+    mockPaymentIntentsCreate.mockRejectedValueOnce(connectionError());
+    const body = orderBody([{ productId: product.id, quantity: 2 }]);
+    const failed = await postOrder(body, { idempotencyKey: 'key-retry' });
+    const orderId = failed.body.error.orderId;
+    stripeAnswers('succeeded');
+
+    const retried = await postOrder(body, { idempotencyKey: 'key-retry' });
+
+    expect(retried.statusCode).toBe(201);
+    expect(retried.body.order).toMatchObject({ id: orderId, status: 'paid', amountCents: 1800 });
+    expect(mockPaymentIntentsSearch).toHaveBeenCalledWith({ query: `metadata['order_id']:'${orderId}'`, limit: 1 });
+    // Both attempts carry the order's idempotency key: had the first reached Stripe, the second gets it back.
+    expect(mockPaymentIntentsCreate.mock.calls).toEqual([expectedPaymentIntent(orderId, 1800), expectedPaymentIntent(orderId, 1800)]);
+    expect(await countRows('orders')).toBe(1);
+    expect(await inventoryOf(product.id)).toBe(1);
+    expect(await holdOf(orderId)).toEqual({});
+    expect(await availableOf(product.id)).toBe(1);
+  });
+});
+
+describe('a retry after a crash between the charge and the commit', () => {
+  /** What a Lambda that died right after Stripe charged leaves behind: a pending order, its lease run out. */
+  async function givenCrashedAttempt(productId: string, idempotencyKey: string) {
+    const body = orderBody([{ productId, quantity: 1 }]);
+    mockPaymentIntentsCreate.mockRejectedValueOnce(connectionError());
+    const first = await postOrder(body, { idempotencyKey });
+    const orderId: string = first.body.error.orderId;
+    await db().query(`UPDATE orders SET locked_until = now() - interval '1 second' WHERE id = $1`, [orderId]);
+    return { body, orderId };
+  }
+
+  test('finds the PaymentIntent by metadata.order_id, ends paid, and never creates a second one', async () => {
+    const product = await givenProduct({ priceCents: 500, stock: 2 });
+    const { body, orderId } = await givenCrashedAttempt(product.id, 'key-crash');
+    const charged = paymentIntent({ status: 'succeeded', amount: 500, currency: 'usd', orderId });
+    mockPaymentIntentsSearch.mockResolvedValue({ object: 'search_result', data: [charged], has_more: false });
+    mockPaymentIntentsCreate.mockClear();
+
+    const retried = await postOrder(body, { idempotencyKey: 'key-crash' });
+
+    expect(retried.statusCode).toBe(201);
+    expect(retried.body.order).toMatchObject({ id: orderId, status: 'paid', paymentIntentId: charged.id });
+    expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+    expect(await orderRow(orderId)).toMatchObject({ status: 'paid', payment_intent_id: charged.id });
+    expect(await inventoryOf(product.id)).toBe(1);
+  });
+
+  test('retrieves the PaymentIntent by its stored id when the order has one', async () => {
+    const product = await givenProduct({ priceCents: 500, stock: 2 });
+    const { body, orderId } = await givenCrashedAttempt(product.id, 'key-stored-pi');
+    const charged = paymentIntent({ status: 'succeeded', amount: 500, currency: 'usd', orderId });
+    await db().query('UPDATE orders SET payment_intent_id = $2 WHERE id = $1', [orderId, charged.id]);
+    mockPaymentIntentsRetrieve.mockResolvedValue(charged);
+    mockPaymentIntentsCreate.mockClear();
+
+    const retried = await postOrder(body, { idempotencyKey: 'key-stored-pi' });
+
+    expect(retried.statusCode).toBe(201);
+    expect(mockPaymentIntentsRetrieve).toHaveBeenCalledWith(charged.id);
+    expect(mockPaymentIntentsSearch).not.toHaveBeenCalled();
+    expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+    expect(await inventoryOf(product.id)).toBe(1);
+  });
+
+  test('a retry while the first attempt still owns the order gets 409 idempotency_in_progress', async () => {
+    const product = await givenProduct({ stock: 2 });
+    const body = orderBody([{ productId: product.id, quantity: 1 }]);
+    mockPaymentIntentsCreate.mockRejectedValueOnce(connectionError());
+    const first = await postOrder(body, { idempotencyKey: 'key-owned' });
+    await db().query(`UPDATE orders SET locked_until = now() + interval '30 seconds' WHERE id = $1`, [first.body.error.orderId]);
+    mockPaymentIntentsCreate.mockClear();
+
+    const retried = await postOrder(body, { idempotencyKey: 'key-owned' });
+
+    expect(retried.statusCode).toBe(409);
+    expect(retried.body.error.code).toBe('idempotency_in_progress');
+    expect(retried.headers['Retry-After']).toBeDefined();
+    expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+  });
+});

@@ -60,8 +60,9 @@ function unavailable(error: unknown): never {
 export function stripePayments(stripe: () => Stripe): Payments {
   return {
     async charge(request: ChargeRequest): Promise<PaymentOutcome> {
+      const client = stripe(); // a configuration error surfaces as itself, not as an outage
       try {
-        const intent = await stripe().paymentIntents.create(
+        const intent = await client.paymentIntents.create(
           {
             amount: request.amountCents,
             currency: request.currency,
@@ -80,9 +81,10 @@ export function stripePayments(stripe: () => Stripe): Payments {
     },
 
     async findCharge(orderId: string, paymentIntentId: string | null): Promise<PaymentOutcome | null> {
+      const client = stripe();
       try {
-        if (paymentIntentId) return outcomeOf(await stripe().paymentIntents.retrieve(paymentIntentId));
-        const found = await stripe().paymentIntents.search({ query: `metadata['order_id']:'${orderId}'`, limit: 1 });
+        if (paymentIntentId) return outcomeOf(await client.paymentIntents.retrieve(paymentIntentId));
+        const found = await client.paymentIntents.search({ query: `metadata['order_id']:'${orderId}'`, limit: 1 });
         const intent = found.data[0];
         return intent ? outcomeOf(intent) : null;
       } catch (error) {
@@ -91,8 +93,9 @@ export function stripePayments(stripe: () => Stripe): Payments {
     },
 
     async refund(request: RefundRequest): Promise<{ refundId: string }> {
+      const client = stripe();
       try {
-        const refund = await stripe().refunds.create(
+        const refund = await client.refunds.create(
           {
             payment_intent: request.paymentIntentId,
             amount: request.amountCents,

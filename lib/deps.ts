@@ -1,4 +1,4 @@
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
 import type { Redis } from 'ioredis';
 import { config, type Config } from './config';
 import { createPoolDb, type Db } from './db';
@@ -13,11 +13,13 @@ export interface Deps {
   db: Db;
   redis: Redis;
   payments: Payments;
-  /** The raw SDK, for webhook signature checks. */
-  stripe: () => Stripe;
+  /** The SDK's webhook helpers: signature checks need the webhook secret, not the API key. */
+  webhooks: StripeWebhooks;
   config: Config;
   log: Logger;
 }
+
+export type StripeWebhooks = Pick<typeof Stripe.webhooks, 'constructEvent'>;
 
 let deps: Deps | undefined;
 let stripeClient: Stripe | undefined;
@@ -34,7 +36,7 @@ export function defaultDeps(): Deps {
       config: cfg,
       db: createPoolDb(cfg.databaseUrl, cfg.dbPoolMax),
       redis: createRedis(cfg.redisUrl),
-      stripe,
+      webhooks: Stripe.webhooks,
       payments: stripePayments(stripe),
       log: jsonLogger(),
     };

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { IdempotencyInProgressError, IdempotencyKeyMismatchError } from '../errors';
 import { keys } from '../inventory/keys';
 
 /** A response as it is replayed: status and body. */
@@ -21,13 +22,13 @@ export const IN_PROGRESS_TTL_SECONDS = 60;
  * Takes the key for this request (SET NX GET: one round trip). Returns null when taken, else what
  * is already there. Redis is only the fast path: orders.idempotency_key is the durable guard.
  */
-export async function claimKey(redis: Redis, key: string, fingerprint: string): Promise<IdempotencyRecord | null> {
+async function claimKey(redis: Redis, key: string, fingerprint: string): Promise<IdempotencyRecord | null> {
   const record: IdempotencyRecord = { state: 'in_progress', fingerprint };
   const previous = await redis.set(keys.idempotency(key), JSON.stringify(record), 'EX', IN_PROGRESS_TTL_SECONDS, 'NX', 'GET');
   return previous === null ? null : (JSON.parse(previous) as IdempotencyRecord);
 }
 
-export async function storeResponse(
+async function storeResponse(
   redis: Redis,
   key: string,
   fingerprint: string,
@@ -39,6 +40,40 @@ export async function storeResponse(
 }
 
 /** Lets the key go without a stored result (503, rejected input): the next try runs again. */
-export async function releaseKey(redis: Redis, key: string): Promise<void> {
+async function releaseKey(redis: Redis, key: string): Promise<void> {
   await redis.del(keys.idempotency(key));
+}
+
+export interface IdempotentResult extends StoredResponse {
+  /** True when this is the stored answer to an earlier request with the same key. */
+  replayed: boolean;
+}
+
+/**
+ * Runs `work` at most once per key: a stored answer is replayed, another body under the key is
+ * refused (422), a key still in use is refused (409). `work` answering (2xx, or a stored 4xx such as
+ * a decline) stores its answer; `work` throwing (rejected input, 503) stores nothing.
+ */
+export async function idempotent(
+  redis: Redis,
+  key: string,
+  fingerprint: string,
+  ttlSeconds: number,
+  work: () => Promise<IdempotentResult>,
+): Promise<IdempotentResult> {
+  const previous = await claimKey(redis, key, fingerprint);
+  if (previous) {
+    if (previous.fingerprint !== fingerprint) throw new IdempotencyKeyMismatchError();
+    if (previous.state === 'done') return { ...previous.response, replayed: true };
+    throw new IdempotencyInProgressError(IN_PROGRESS_TTL_SECONDS);
+  }
+  let result: IdempotentResult;
+  try {
+    result = await work();
+  } catch (error) {
+    await releaseKey(redis, key);
+    throw error;
+  }
+  await storeResponse(redis, key, fingerprint, { statusCode: result.statusCode, body: result.body }, ttlSeconds);
+  return result;
 }

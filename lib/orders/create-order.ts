@@ -12,7 +12,7 @@ import {
 } from '../errors';
 import { errorBody } from '../http';
 import { fingerprint } from '../idempotency/fingerprint';
-import { claimKey, IN_PROGRESS_TTL_SECONDS, releaseKey, storeResponse, type StoredResponse } from '../idempotency/store';
+import { idempotent, type IdempotentResult, type StoredResponse } from '../idempotency/store';
 import { reserve } from '../inventory/reservations';
 import { PaymentProviderError, type PaymentOutcome } from '../payments/payments';
 import { claimOrder, findOrderByKey, insertOrder, leavePending, ORDER_LEASE_SECONDS, type Order } from './order-store';
@@ -25,10 +25,7 @@ export interface CreateOrderRequest {
   items: { productId: string; quantity: number }[];
 }
 
-export interface CreateOrderResult extends StoredResponse {
-  /** True when this is the stored answer to an earlier request with the same key. */
-  replayed: boolean;
-}
+export type CreateOrderResult = IdempotentResult;
 
 /** Seconds a client should wait before retrying while Stripe is unavailable. */
 const PROVIDER_RETRY_AFTER_SECONDS = 2;
@@ -42,24 +39,11 @@ type CreateDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
  * order recorded (pending) -> stock held (Redis) -> card charged (Stripe, idempotency key from the
  * order id) -> stock taken and order paid (one transaction) -> hold dropped, result stored.
  */
-export async function createOrder(deps: CreateDeps, idempotencyKey: string, request: CreateOrderRequest): Promise<CreateOrderResult> {
+export function createOrder(deps: CreateDeps, idempotencyKey: string, request: CreateOrderRequest): Promise<CreateOrderResult> {
   const requestHash = fingerprint(request);
-  const previous = await claimKey(deps.redis, idempotencyKey, requestHash);
-  if (previous) {
-    if (previous.fingerprint !== requestHash) throw new IdempotencyKeyMismatchError();
-    if (previous.state === 'done') return { ...previous.response, replayed: true };
-    throw new IdempotencyInProgressError(IN_PROGRESS_TTL_SECONDS);
-  }
-  let result: CreateOrderResult;
-  try {
-    result = await placeOrResume(deps, idempotencyKey, requestHash, request);
-  } catch (error) {
-    // Nothing is stored for a rejected request or a 503: the next try with this key runs again.
-    await releaseKey(deps.redis, idempotencyKey);
-    throw error;
-  }
-  await storeResponse(deps.redis, idempotencyKey, requestHash, result, deps.config.idempotencyTtlSeconds);
-  return result;
+  return idempotent(deps.redis, idempotencyKey, requestHash, deps.config.idempotencyTtlSeconds, () =>
+    placeOrResume(deps, idempotencyKey, requestHash, request),
+  );
 }
 
 async function placeOrResume(deps: CreateDeps, idempotencyKey: string, requestHash: string, request: CreateOrderRequest): Promise<CreateOrderResult> {

@@ -5,7 +5,7 @@ import { readConfig, redisDbIndex, testEnvironment, type Config } from '../../li
 import type { Deps } from '../../lib/deps';
 import type { Logger, LogFields } from '../../lib/log';
 import { stripePayments } from '../../lib/payments/stripe-payments';
-import { mockedStripe } from './stripe-mock';
+import { mockedStripe, mockedStripeModule } from './stripe-mock';
 import { TransactionalTestDb } from './transactional-db';
 
 /**
@@ -75,7 +75,7 @@ export function testDeps(overrides: { config?: Partial<Config> } = {}): Deps {
   return {
     db: w.db,
     redis: w.redis,
-    stripe: () => w.stripe,
+    webhooks: mockedStripeModule().webhooks,
     payments: stripePayments(() => w.stripe),
     config: { ...testConfig, ...overrides.config },
     log: memoryLogger(w.logs),

@@ -14,8 +14,13 @@ export const mockConstructEvent = jest.fn();
 jest.mock('stripe', () => {
   const actual = jest.requireActual('stripe');
   const Actual = actual.default ?? actual;
-  function MockStripe(this: unknown, key: string, options?: unknown) {
-    const real = new Actual(key, options);
+  const webhooks = {
+    constructEvent: mockConstructEvent.mockImplementation((...args: unknown[]) =>
+      (Actual.webhooks.constructEvent as (...a: unknown[]) => unknown).apply(Actual.webhooks, args),
+    ),
+    generateTestHeaderString: Actual.webhooks.generateTestHeaderString.bind(Actual.webhooks),
+  };
+  function MockStripe() {
     return {
       paymentIntents: {
         create: mockPaymentIntentsCreate,
@@ -23,17 +28,18 @@ jest.mock('stripe', () => {
         retrieve: mockPaymentIntentsRetrieve,
       },
       refunds: { create: mockRefundsCreate },
-      webhooks: {
-        constructEvent: mockConstructEvent.mockImplementation((...args: unknown[]) =>
-          (real.webhooks.constructEvent as (...a: unknown[]) => unknown)(...args),
-        ),
-        generateTestHeaderString: real.webhooks.generateTestHeaderString.bind(real.webhooks),
-      },
+      webhooks,
     };
   }
-  Object.assign(MockStripe, { errors: Actual.errors, webhooks: Actual.webhooks });
+  Object.assign(MockStripe, { errors: Actual.errors, webhooks });
   return { __esModule: true, default: MockStripe, Stripe: MockStripe };
 });
+
+/** The mocked module's static side (`Stripe.webhooks`), as lib/deps uses it. */
+export function mockedStripeModule(): typeof Stripe {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('stripe') as { default: typeof Stripe }).default;
+}
 
 /** A client built from the mocked module, as lib/payments builds one: `new Stripe(key)`. */
 export function mockedStripe(): Stripe {

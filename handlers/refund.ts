@@ -1,0 +1,40 @@
+import middy from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { defaultDeps, type Deps } from '../lib/deps';
+import { bodyLimit, httpErrors, json, requestLog } from '../lib/http';
+import { refundOrder } from '../lib/orders/refund-order';
+import { refundRequestSchema } from '../lib/orders/refund-request';
+import { idempotencyKeyFrom, parseOrThrow } from '../lib/validation';
+
+/** POST /orders/{orderId}/refunds (operator route: IAM-authorized in serverless.yml). */
+export function refundHandler(deps: () => Deps) {
+  return middy<APIGatewayProxyEventV2, unknown, Error, Context>()
+    .use(requestLog(() => deps().log))
+    .use(httpHeaderNormalizer())
+    .use(bodyLimit())
+    .use(emptyBodyIsEmptyObject())
+    .use(httpJsonBodyParser({ disableContentTypeCheck: true } as Parameters<typeof httpJsonBodyParser>[0]))
+    .use(httpErrors(() => deps().log))
+    .handler(async (event) => {
+      const key = idempotencyKeyFrom(event.headers, false);
+      const request = parseOrThrow(refundRequestSchema, event.body);
+      const result = await refundOrder(deps(), event.pathParameters?.orderId ?? '', request, key);
+      return json(result.statusCode, result.body, result.replayed ? { 'Idempotent-Replayed': 'true' } : {});
+    });
+}
+
+/** A full refund needs no body: `curl -X POST .../refunds` means "refund everything". */
+function emptyBodyIsEmptyObject(): middy.MiddlewareObj<APIGatewayProxyEventV2> {
+  return {
+    before: async (request) => {
+      if (request.event.body === undefined || request.event.body === null || request.event.body === '') {
+        request.event.body = '{}';
+        request.event.isBase64Encoded = false;
+      }
+    },
+  };
+}
+
+export const handler = refundHandler(defaultDeps);

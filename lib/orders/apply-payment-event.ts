@@ -1,0 +1,73 @@
+import type Stripe from 'stripe';
+import type { Deps } from '../deps';
+import { keys } from '../inventory/keys';
+import { findOrder, type Order } from './order-store';
+import { completeOutOfStockRefund, OUT_OF_STOCK_AFTER_PAYMENT, settleFailed, settlePaid } from './payment-state';
+import { UUID } from './refund-request';
+
+/**
+ * How long an event id is remembered. Stripe retries a delivery for up to 3 days; a day more
+ * covers a retry that lands just as the mark would expire.
+ */
+export const EVENT_MARK_TTL_SECONDS = 4 * 24 * 3600;
+
+type EventDeps = Pick<Deps, 'db' | 'redis' | 'payments'>;
+
+export type EventOutcome = { duplicate: true } | { duplicate: false; orderId?: string; result?: string };
+
+/**
+ * Applies one verified Stripe event exactly once. Redis remembers processed event ids (SET NX); if
+ * processing fails the mark is removed so Stripe's retry is processed. PostgreSQL state is the real
+ * guard: re-applying an event whose mark Redis lost changes nothing.
+ */
+export async function applyStripeEvent(deps: EventDeps, event: Stripe.Event): Promise<EventOutcome> {
+  const mark = keys.stripeEvent(event.id);
+  const fresh = await deps.redis.set(mark, String(event.created), 'EX', EVENT_MARK_TTL_SECONDS, 'NX');
+  if (fresh === null) return { duplicate: true };
+  try {
+    return { duplicate: false, ...(await apply(deps, event)) };
+  } catch (error) {
+    await deps.redis.del(mark);
+    throw error;
+  }
+}
+
+async function apply(deps: EventDeps, event: Stripe.Event): Promise<{ orderId?: string; result?: string }> {
+  if (event.type !== 'payment_intent.succeeded' && event.type !== 'payment_intent.payment_failed') return { result: 'ignored' };
+  const intent = event.data.object as Stripe.PaymentIntent;
+  const order = await orderOf(deps, intent);
+  if (!order) return { result: 'no_matching_order' };
+  const at = { created: event.created };
+
+  if (event.type === 'payment_intent.succeeded') {
+    if (order.failureCode === OUT_OF_STOCK_AFTER_PAYMENT) {
+      // Already failed for lack of stock: only make sure its refund reached Stripe.
+      await completeOutOfStockRefund(deps, order.id, intent.id);
+      return { orderId: order.id, result: 'refund_completed' };
+    }
+    const outcome = await settlePaid(deps, order.id, intent.id, at);
+    return { orderId: order.id, result: outcome.kind };
+  }
+  const error = intent.last_payment_error;
+  const outcome = await settleFailed(
+    deps,
+    order.id,
+    { failureCode: 'payment_declined', declineCode: error?.decline_code ?? error?.code ?? null, paymentIntentId: intent.id },
+    at,
+  );
+  return { orderId: order.id, result: outcome.kind };
+}
+
+/** The order an event is about: by metadata.order_id, else by the PaymentIntent id. */
+async function orderOf(deps: EventDeps, intent: Stripe.PaymentIntent): Promise<Order | null> {
+  const orderId = intent.metadata?.order_id;
+  let order: Order | null = null;
+  if (orderId && UUID.test(orderId)) order = await findOrder(deps.db, orderId);
+  if (!order && typeof intent.id === 'string') {
+    const { rows } = await deps.db.query<{ id: string }>('SELECT id FROM orders WHERE payment_intent_id = $1', [intent.id]);
+    if (rows[0]) order = await findOrder(deps.db, rows[0].id);
+  }
+  // An event for another PaymentIntent than the order's own is not about this order's payment.
+  if (order?.paymentIntentId && order.paymentIntentId !== intent.id) return null;
+  return order;
+}

@@ -1,0 +1,243 @@
+import { countRows, givenProduct, inventoryOf, orderRow } from '../helpers/builders';
+import { db } from '../helpers/harness';
+import { givenPaidOrder, givenPendingOrder, postRefund, stripeRefunds } from '../helpers/orders';
+import { connectionError } from '../helpers/stripe-fixtures';
+import { mockRefundsCreate } from '../helpers/stripe-mock';
+
+async function refundRows(orderId: string) {
+  const { rows } = await db().query<{ id: string; amount_cents: number; stripe_refund_id: string | null; status: string }>(
+    'SELECT id, amount_cents, stripe_refund_id, status FROM refunds WHERE order_id = $1 ORDER BY created_at',
+    [orderId],
+  );
+  return rows;
+}
+
+describe('POST /orders/{orderId}/refunds', () => {
+  test('a full refund (no items) refunds every line, gives all their stock back and marks the order refunded', async () => {
+    // Prepare
+    const mug = await givenProduct({ priceCents: 1500, stock: 10 });
+    const tee = await givenProduct({ priceCents: 2599, stock: 5 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }, { productId: tee.id, quantity: 1 }]);
+    stripeRefunds();
+
+    // Act
+    const response = await postRefund(order.id, { reason: 'requested_by_customer' });
+
+    // Assess
+    expect(response.statusCode).toBe(201);
+    expect(response.body.order).toEqual({ id: order.id, status: 'refunded' });
+    expect(response.body.refund).toMatchObject({
+      orderId: order.id,
+      amountCents: 5599,
+      stripeRefundId: expect.stringMatching(/^re_/),
+      items: [
+        { productId: mug.id, quantity: 2, amountCents: 3000 },
+        { productId: tee.id, quantity: 1, amountCents: 2599 },
+      ].sort((a, b) => a.productId.localeCompare(b.productId)),
+    });
+    expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+    expect(mockRefundsCreate).toHaveBeenCalledWith(
+      { payment_intent: order.paymentIntentId, amount: 5599, reason: 'requested_by_customer', metadata: { order_id: order.id, refund_id: response.body.refund.id } },
+      { idempotencyKey: `refund-${response.body.refund.id}` },
+    );
+    expect(await refundRows(order.id)).toEqual([{ id: response.body.refund.id, amount_cents: 5599, stripe_refund_id: response.body.refund.stripeRefundId, status: 'succeeded' }]);
+    expect(await inventoryOf(mug.id)).toBe(10);
+    expect(await inventoryOf(tee.id)).toBe(5);
+    expect(await orderRow(order.id)).toMatchObject({ status: 'refunded' });
+  });
+
+  test('a partial refund gives back only those quantities and keeps the order paid', async () => {
+    const mug = await givenProduct({ priceCents: 1500, stock: 10 });
+    const tee = await givenProduct({ priceCents: 2599, stock: 5 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 3 }, { productId: tee.id, quantity: 1 }]);
+    stripeRefunds();
+
+    const response = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
+
+    expect(response.statusCode).toBe(201);
+    expect(response.body.order).toEqual({ id: order.id, status: 'paid' });
+    expect(response.body.refund).toMatchObject({ amountCents: 1500, items: [{ productId: mug.id, quantity: 1, amountCents: 1500 }] });
+    expect(mockRefundsCreate).toHaveBeenCalledWith(
+      expect.objectContaining({ payment_intent: order.paymentIntentId, amount: 1500 }),
+      { idempotencyKey: `refund-${response.body.refund.id}` },
+    );
+    expect(await refundRows(order.id)).toEqual([expect.objectContaining({ amount_cents: 1500, status: 'succeeded' })]);
+    expect(await inventoryOf(mug.id)).toBe(8);
+    expect(await inventoryOf(tee.id)).toBe(4);
+    expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+  });
+
+  test('partial refunds that together cover everything end with the order refunded, each with its own row', async () => {
+    const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 3 }]);
+    stripeRefunds();
+
+    const first = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
+    const second = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 2 }] });
+
+    expect([first.statusCode, second.statusCode]).toEqual([201, 201]);
+    expect(second.body.order.status).toBe('refunded');
+    expect((await refundRows(order.id)).map((r) => r.amount_cents)).toEqual([1000, 2000]);
+    expect(mockRefundsCreate.mock.calls.map(([params]) => params.amount)).toEqual([1000, 2000]);
+    expect(await inventoryOf(mug.id)).toBe(10);
+  });
+
+  test('409 order_not_refundable for an order that is not paid, without calling Stripe', async () => {
+    const mug = await givenProduct({ stock: 10 });
+    const order = await givenPendingOrder([{ productId: mug.id, quantity: 1 }]);
+    stripeRefunds();
+
+    const response = await postRefund(order.id);
+
+    expect(response.statusCode).toBe(409);
+    expect(response.body.error).toMatchObject({ code: 'order_not_refundable', orderId: order.id, status: 'pending' });
+    expect(mockRefundsCreate).not.toHaveBeenCalled();
+    expect(await countRows('refunds')).toBe(0);
+    expect(await inventoryOf(mug.id)).toBe(10);
+  });
+
+  test('422 refund_quantity_exceeded for more than was bought, changing nothing', async () => {
+    const mug = await givenProduct({ stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+    stripeRefunds();
+
+    const response = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 3 }] });
+
+    expect(response.statusCode).toBe(422);
+    expect(response.body.error).toMatchObject({ code: 'refund_quantity_exceeded', productId: mug.id, refundable: 2 });
+    expect(mockRefundsCreate).not.toHaveBeenCalled();
+    expect(await countRows('refunds')).toBe(0);
+    expect(await inventoryOf(mug.id)).toBe(8);
+    expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+  });
+
+  test('422 refund_quantity_exceeded for a second refund that would pass the total, changing nothing', async () => {
+    const mug = await givenProduct({ stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+    stripeRefunds();
+    await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
+    mockRefundsCreate.mockClear();
+
+    const response = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 2 }] });
+
+    expect(response.statusCode).toBe(422);
+    expect(response.body.error).toMatchObject({ code: 'refund_quantity_exceeded', productId: mug.id, refundable: 1 });
+    expect(mockRefundsCreate).not.toHaveBeenCalled();
+    expect(await countRows('refunds')).toBe(1);
+    expect(await inventoryOf(mug.id)).toBe(9);
+  });
+
+  test('422 refund_quantity_exceeded for a product that is not in the order', async () => {
+    const mug = await givenProduct({ stock: 10 });
+    const other = await givenProduct({ stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 1 }]);
+
+    const response = await postRefund(order.id, { items: [{ productId: other.id, quantity: 1 }] });
+
+    expect(response.statusCode).toBe(422);
+    expect(response.body.error).toMatchObject({ code: 'refund_quantity_exceeded', productId: other.id, refundable: 0 });
+    expect(mockRefundsCreate).not.toHaveBeenCalled();
+  });
+
+  test('404 order_not_found for an unknown order id, and for one that is not a UUID', async () => {
+    const unknown = await postRefund('7d9f8a52-4c7e-4b8e-9a43-1f0c2b3d4e5f');
+    const malformed = await postRefund('not-a-uuid');
+
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.body.error.code).toBe('order_not_found');
+    expect(malformed.statusCode).toBe(404);
+    expect(mockRefundsCreate).not.toHaveBeenCalled();
+  });
+
+  test('400 invalid_request for a bad body, changing nothing', async () => {
+    const mug = await givenProduct({ stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 1 }]);
+
+    const response = await postRefund(order.id, { items: [{ productId: mug.id, quantity: -1 }] });
+
+    expect(response.statusCode).toBe(400);
+    expect(response.body.error).toMatchObject({ code: 'invalid_request', field: 'items[0].quantity' });
+    expect(await countRows('refunds')).toBe(0);
+  });
+
+  test('two refunds at once can never refund more than was bought', async () => {
+    const mug = await givenProduct({ stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+    stripeRefunds();
+
+    const responses = await Promise.all([
+      postRefund(order.id, { items: [{ productId: mug.id, quantity: 2 }] }),
+      postRefund(order.id, { items: [{ productId: mug.id, quantity: 2 }] }),
+    ]);
+
+    expect(responses.map((r) => r.statusCode).sort()).toEqual([201, 422]);
+    expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+    expect(await countRows('refunds')).toBe(1);
+    expect(await inventoryOf(mug.id)).toBe(10);
+  });
+
+  test('the same Idempotency-Key replays the refund without refunding twice; another body under it gets 422', async () => {
+    const mug = await givenProduct({ stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 3 }]);
+    stripeRefunds();
+    const body = { items: [{ productId: mug.id, quantity: 1 }] };
+
+    const first = await postRefund(order.id, body, { idempotencyKey: 'refund-key' });
+    const replay = await postRefund(order.id, body, { idempotencyKey: 'refund-key' });
+    const other = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 2 }] }, { idempotencyKey: 'refund-key' });
+
+    expect(first.statusCode).toBe(201);
+    expect(replay.statusCode).toBe(201);
+    expect(replay.body).toEqual(first.body);
+    expect(replay.headers['Idempotent-Replayed']).toBe('true');
+    expect(other.statusCode).toBe(422);
+    expect(other.body.error.code).toBe('idempotency_key_mismatch');
+    expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+    expect(await countRows('refunds')).toBe(1);
+    expect(await inventoryOf(mug.id)).toBe(8);
+  });
+
+  test('a refund Stripe could not confirm stays pending (503) and the next request completes it with the same Stripe key', async () => {
+    const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+    mockRefundsCreate.mockRejectedValueOnce(connectionError());
+
+    const failed = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
+    expect(failed.statusCode).toBe(503);
+    expect(failed.body.error.code).toBe('payment_provider_unavailable');
+    expect(await refundRows(order.id)).toEqual([expect.objectContaining({ status: 'pending', stripe_refund_id: null })]);
+    expect(await inventoryOf(mug.id)).toBe(8);
+
+    stripeRefunds();
+    const next = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
+
+    expect(next.statusCode).toBe(201);
+    expect(next.body.order.status).toBe('refunded');
+    const keys = mockRefundsCreate.mock.calls.map(([, options]) => options.idempotencyKey);
+    expect(keys).toEqual([`refund-${failed.body.error.refundId}`, `refund-${failed.body.error.refundId}`, `refund-${next.body.refund.id}`]);
+    expect((await refundRows(order.id)).map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
+    expect(await inventoryOf(mug.id)).toBe(10);
+  });
+
+  test('after a 503, the retry with the same Idempotency-Key completes that refund instead of making a second one', async () => {
+    const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+    mockRefundsCreate.mockRejectedValueOnce(connectionError());
+    const body = { items: [{ productId: mug.id, quantity: 1 }] };
+    const failed = await postRefund(order.id, body, { idempotencyKey: 'refund-503' });
+    expect(failed.statusCode).toBe(503);
+    stripeRefunds();
+
+    const retried = await postRefund(order.id, body, { idempotencyKey: 'refund-503' });
+
+    expect(retried.statusCode).toBe(201);
+    expect(retried.body.refund).toMatchObject({ id: failed.body.error.refundId, amountCents: 1000, status: 'succeeded' });
+    expect(retried.body.order.status).toBe('paid');
+    expect(await countRows('refunds')).toBe(1);
+    expect(mockRefundsCreate.mock.calls.map(([, options]) => options.idempotencyKey)).toEqual([
+      `refund-${failed.body.error.refundId}`,
+      `refund-${failed.body.error.refundId}`,
+    ]);
+    expect(await inventoryOf(mug.id)).toBe(9);
+  });
+});

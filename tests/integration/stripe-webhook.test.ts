@@ -1,0 +1,274 @@
+import { keys } from '../../lib/inventory/keys';
+import { EVENT_MARK_TTL_SECONDS } from '../../lib/orders/apply-payment-event';
+import { availableOf, givenProduct, holdOf, inventoryOf, orderRow } from '../helpers/builders';
+import { db, redis } from '../helpers/harness';
+import { givenPaidOrder, givenPendingOrder, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
+import { refund, event as stripeEvent } from '../helpers/stripe-fixtures';
+import { mockConstructEvent, mockRefundsCreate } from '../helpers/stripe-mock';
+import { deliver, OLD_WEBHOOK_SECRET, paymentEvent, sign } from '../helpers/webhooks';
+
+const now = () => Math.floor(Date.now() / 1000);
+
+describe('POST /webhooks/stripe', () => {
+  describe('signature', () => {
+    test('a correctly signed payment_intent.succeeded completes a pending order: stock taken once, hold cleared', async () => {
+      // Prepare
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      expect(await holdOf(order.id)).toEqual({ [product.id]: '2' });
+      const { event, payload } = paymentEvent('payment_intent.succeeded', order);
+
+      // Act
+      const response = await deliver(payload);
+
+      // Assess
+      expect(response.statusCode).toBe(200);
+      expect(response.body).toEqual({ received: true });
+      expect(mockConstructEvent).toHaveBeenCalledWith(expect.any(Buffer), expect.stringMatching(/^t=\d+,v1=/), expect.any(String));
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid', last_event_created: String(event.created) });
+      expect(await inventoryOf(product.id)).toBe(3);
+      expect(await holdOf(order.id)).toEqual({});
+      expect(await availableOf(product.id)).toBe(3);
+    });
+
+    test('a payment_intent.payment_failed for a pending order fails it and releases its hold', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      expect(await availableOf(product.id)).toBe(3);
+
+      const response = await deliver(paymentEvent('payment_intent.payment_failed', order).payload);
+
+      expect(response.statusCode).toBe(200);
+      expect(await orderRow(order.id)).toMatchObject({ status: 'failed', failure_code: 'payment_declined', decline_code: 'insufficient_funds' });
+      expect(await inventoryOf(product.id)).toBe(5);
+      expect(await holdOf(order.id)).toEqual({});
+      expect(await availableOf(product.id)).toBe(5);
+    });
+
+    test('an invalid signature gets 401 invalid_signature and changes nothing', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
+      const { event, payload } = paymentEvent('payment_intent.succeeded', order);
+
+      const forged = await deliver(payload, { secret: 'whsec_attacker' });
+      const tampered = await deliver(payload.replace(String(order.amountCents), '1'), { signature: sign(payload) });
+      const missing = await deliver(payload, { signature: null });
+
+      for (const response of [forged, tampered, missing]) {
+        expect(response.statusCode).toBe(401);
+        expect(response.body.error.code).toBe('invalid_signature');
+      }
+      expect(await orderRow(order.id)).toMatchObject({ status: 'pending' });
+      expect(await inventoryOf(product.id)).toBe(5);
+      expect(await redis().exists(keys.stripeEvent(event.id))).toBe(0);
+    });
+
+    test('a signature older than the 300 s tolerance gets 401', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
+      const { payload } = paymentEvent('payment_intent.succeeded', order);
+
+      const response = await deliver(payload, { timestamp: now() - 301 });
+
+      expect(response.statusCode).toBe(401);
+      expect(await orderRow(order.id)).toMatchObject({ status: 'pending' });
+    });
+
+    test('an event signed with the previous secret is accepted while secrets rotate', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
+
+      const response = await deliver(paymentEvent('payment_intent.succeeded', order).payload, { secret: OLD_WEBHOOK_SECRET });
+
+      expect(response.statusCode).toBe(200);
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+    });
+
+    test('a base64-encoded body is decoded before its signature is checked', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
+
+      const response = await deliver(paymentEvent('payment_intent.succeeded', order).payload, { base64: true });
+
+      expect(response.statusCode).toBe(200);
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+    });
+
+    test('a correctly signed body that is not a Stripe event gets 400 invalid_request', async () => {
+      const notJson = await deliver('hello');
+      const noType = await deliver(JSON.stringify({ id: 'evt_1' }));
+
+      expect(notJson.statusCode).toBe(400);
+      expect(notJson.body.error.code).toBe('invalid_request');
+      expect(noType.statusCode).toBe(400);
+      expect(await redis().keys('stripe:event:*')).toEqual([]);
+    });
+  });
+
+  describe('delivery', () => {
+    test('the same event delivered twice is acknowledged twice and applied once; its id is kept 3+ days', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      const { event, payload } = paymentEvent('payment_intent.succeeded', order);
+
+      const first = await deliver(payload);
+      const second = await deliver(payload);
+
+      expect(first.body).toEqual({ received: true });
+      expect(second.statusCode).toBe(200);
+      expect(second.body).toEqual({ received: true, duplicate: true });
+      expect(await inventoryOf(product.id)).toBe(3);
+      expect(await redis().exists(keys.stripeEvent(event.id))).toBe(1);
+      expect(await redis().ttl(keys.stripeEvent(event.id))).toBeGreaterThanOrEqual(3 * 24 * 3600);
+      expect(EVENT_MARK_TTL_SECONDS).toBeGreaterThanOrEqual(3 * 24 * 3600);
+    });
+
+    test('a redelivery after Redis lost the event ids still takes the stock only once', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      const { payload } = paymentEvent('payment_intent.succeeded', order);
+      await deliver(payload);
+
+      await redis().flushdb();
+      const again = await deliver(payload);
+
+      expect(again.body).toEqual({ received: true });
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+      expect(await inventoryOf(product.id)).toBe(3);
+    });
+
+    test('other event types and events for no known order are acknowledged and change nothing', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
+      const other = stripeEvent('charge.refunded', { id: 'ch_1', object: 'charge' });
+      const stranger = paymentEvent('payment_intent.succeeded', { id: '00000000-0000-4000-8000-000000000000', paymentIntentId: 'pi_stranger', amountCents: 100, currency: 'usd' });
+
+      const responses = [await deliver(JSON.stringify(other)), await deliver(stranger.payload)];
+
+      expect(responses.map((r) => [r.statusCode, r.body])).toEqual([
+        [200, { received: true }],
+        [200, { received: true }],
+      ]);
+      expect(await orderRow(order.id)).toMatchObject({ status: 'pending' });
+      expect(await inventoryOf(product.id)).toBe(5);
+    });
+
+    test('an order is found by its PaymentIntent id when the event has no metadata.order_id', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
+      const { event } = paymentEvent('payment_intent.succeeded', order);
+      (event.data.object as { metadata: Record<string, string> }).metadata = {};
+
+      const response = await deliver(JSON.stringify(event));
+
+      expect(response.statusCode).toBe(200);
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+    });
+  });
+
+  describe('ordering by event.created, not arrival', () => {
+    test('succeeded (later created) arriving after payment_failed ends paid, with the stock taken once', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      const failed = paymentEvent('payment_intent.payment_failed', order, { created: now() - 10 });
+      const succeeded = paymentEvent('payment_intent.succeeded', order, { created: now() - 5 });
+
+      await deliver(failed.payload);
+      expect(await orderRow(order.id)).toMatchObject({ status: 'failed' });
+      await deliver(succeeded.payload);
+
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid', failure_code: null });
+      expect(await inventoryOf(product.id)).toBe(3);
+      expect(await holdOf(order.id)).toEqual({});
+    });
+
+    test('succeeded (earlier created) arriving before a later payment_failed ends failed, with the stock given back', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      const succeeded = paymentEvent('payment_intent.succeeded', order, { created: now() - 10 });
+      const failed = paymentEvent('payment_intent.payment_failed', order, { created: now() - 5 });
+
+      await deliver(succeeded.payload);
+      expect(await inventoryOf(product.id)).toBe(3);
+      await deliver(failed.payload);
+
+      expect(await orderRow(order.id)).toMatchObject({ status: 'failed', failure_code: 'payment_declined' });
+      expect(await inventoryOf(product.id)).toBe(5);
+      expect(await availableOf(product.id)).toBe(5);
+    });
+
+    test('an older event arriving last changes nothing', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      const failed = paymentEvent('payment_intent.payment_failed', order, { created: now() - 10 });
+      const succeeded = paymentEvent('payment_intent.succeeded', order, { created: now() - 5 });
+
+      await deliver(succeeded.payload);
+      await deliver(failed.payload);
+
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid', last_event_created: String(succeeded.event.created) });
+      expect(await inventoryOf(product.id)).toBe(3);
+    });
+
+    test('a same-second tie goes to succeeded, whichever arrives first', async () => {
+      const product = await givenProduct({ stock: 10 });
+      const a = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
+      const b = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
+      const second = now() - 3;
+
+      await deliver(paymentEvent('payment_intent.payment_failed', a, { created: second }).payload);
+      await deliver(paymentEvent('payment_intent.succeeded', a, { created: second }).payload);
+      await deliver(paymentEvent('payment_intent.succeeded', b, { created: second }).payload);
+      await deliver(paymentEvent('payment_intent.payment_failed', b, { created: second }).payload);
+
+      expect(await orderRow(a.id)).toMatchObject({ status: 'paid' });
+      expect(await orderRow(b.id)).toMatchObject({ status: 'paid' });
+      expect(await inventoryOf(product.id)).toBe(8);
+    });
+
+    test('a payment_failed older than a synchronous success does not undo it', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPaidOrder([{ productId: product.id, quantity: 1 }]);
+
+      await deliver(paymentEvent('payment_intent.payment_failed', { ...order }, { created: now() - 60 }).payload);
+
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+      expect(await inventoryOf(product.id)).toBe(4);
+    });
+  });
+
+  describe('a payment that succeeds after its hold expired and the stock is gone', () => {
+    test('fails the order with out_of_stock_after_payment, refunds it in full once, never drives stock negative', async () => {
+      // Prepare: a 1-unit product held by a 3-D Secure order whose hold expires, then sold to another.
+      const product = await givenProduct({ priceCents: 4500, stock: 1 });
+      stripeAnswers('requires_action');
+      const slow = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { config: { reservationTtlSeconds: 1 } });
+      await new Promise((r) => setTimeout(r, 1_200));
+      stripeAnswers('succeeded');
+      const fast = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]));
+      expect(fast.statusCode).toBe(201);
+      expect(await inventoryOf(product.id)).toBe(0);
+      mockRefundsCreate.mockImplementation(async (params: { amount: number; payment_intent: string }) =>
+        refund({ amount: params.amount, currency: 'usd', paymentIntentId: params.payment_intent }),
+      );
+      const late = paymentEvent('payment_intent.succeeded', slow.body.order);
+
+      // Act: the late success arrives, and Stripe delivers it again.
+      const response = await deliver(late.payload);
+      await redis().del(keys.stripeEvent(late.event.id));
+      await deliver(late.payload);
+
+      // Assess
+      expect(response.statusCode).toBe(200);
+      expect(await orderRow(slow.body.order.id)).toMatchObject({ status: 'failed', failure_code: 'out_of_stock_after_payment', failure_product_id: product.id });
+      expect(await inventoryOf(product.id)).toBe(0);
+      expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+      const { rows } = await db().query('SELECT amount_cents, status, reason, stripe_refund_id FROM refunds WHERE order_id = $1', [slow.body.order.id]);
+      expect(rows).toEqual([{ amount_cents: 4500, status: 'succeeded', reason: 'out_of_stock_after_payment', stripe_refund_id: expect.stringMatching(/^re_/) }]);
+      const [params, options] = mockRefundsCreate.mock.calls[0] as [{ payment_intent: string; amount: number }, { idempotencyKey: string }];
+      expect(params).toMatchObject({ payment_intent: slow.body.order.paymentIntentId, amount: 4500 });
+      expect(options.idempotencyKey).toMatch(/^refund-/);
+    });
+  });
+});
+

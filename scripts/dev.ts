@@ -1,40 +1,98 @@
 /**
- * `npm run dev`: the service on http://127.0.0.1:3000 with `serverless offline`, after migrating
- * and seeding DATABASE_URL. Ctrl-C stops everything it started.
+ * `npm run dev`: a working service on http://127.0.0.1:3000 on a machine with only Node and npm.
+ * PostgreSQL at DATABASE_URL, else an embedded one (data in .data/postgres, kept between runs);
+ * Redis at REDIS_URL, else redis-server from PATH; migrations and a demo catalogue; without
+ * STRIPE_SECRET_KEY, a local Stripe double that also delivers signed webhooks. Ctrl-C stops
+ * everything it started.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { config } from '../lib/config';
+import { join } from 'node:path';
+import { readConfig } from '../lib/config';
+import { ROOT, run, StackError, startOffline, startPostgres, startRedis, type Started } from './local-stack';
+import { startStripeDouble, type StripeDouble } from './stripe-double';
 
-const PORT = 3000;
-const children: ChildProcess[] = [];
+const PORT = Number(process.env.PORT || 3000);
+const DATA_DIR = join(ROOT, '.data');
+const LOCAL_WEBHOOK_SECRET = 'whsec_local_stripe_double_0000000000';
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: 'inherit' });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited with ${code}`))));
-  });
-}
+const log = (line: string) => process.stdout.write(`[dev] ${line}\n`);
+const stops: (() => Promise<void>)[] = [];
+let stopping: Promise<never> | undefined;
 
-function stopAll(): void {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+/**
+ * Stops what was started, newest first. Ctrl-C reaches this process more than once (the terminal
+ * signals the whole group, and tsx relays it too): later calls wait for the first one.
+ */
+function stopAll(code: number): Promise<never> {
+  stopping ??= (async () => {
+    for (const stop of stops.reverse()) await stop().catch((e: unknown) => log(`while stopping: ${String(e)}`));
+    process.exit(code);
+  })();
+  return stopping;
 }
 
 async function main(): Promise<void> {
-  const cfg = config();
-  const env = { ...process.env, DATABASE_URL: cfg.databaseUrl, REDIS_URL: cfg.redisUrl, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' };
-  await run('npm', ['run', '--silent', 'db:migrate'], env);
+  const cfg = readConfig();
+  const postgres: Started = await startPostgres(cfg.databaseUrl, join(DATA_DIR, 'postgres'), log);
+  stops.push(postgres.stop);
+  const redis: Started = await startRedis(cfg.redisUrl, DATA_DIR, log);
+  stops.push(redis.stop);
+
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: postgres.url, REDIS_URL: redis.url };
+  let double: StripeDouble | undefined;
+  if (!process.env.STRIPE_SECRET_KEY) {
+    env.STRIPE_WEBHOOK_SECRET ||= LOCAL_WEBHOOK_SECRET;
+    double = await startStripeDouble({
+      webhookUrl: `http://127.0.0.1:${PORT}/webhooks/stripe`,
+      webhookSecret: env.STRIPE_WEBHOOK_SECRET.split(',')[0],
+      log,
+    });
+    stops.push(double.close);
+    Object.assign(env, { STRIPE_SECRET_KEY: 'sk_test_local_stripe_double', STRIPE_API_BASE: double.url });
+  }
+
+  log('migrating and seeding');
+  await run('npm', ['run', '--silent', 'db:migrate'], env, true);
   await run('npm', ['run', '--silent', 'db:seed'], env);
-  const offline = spawn('npx', ['serverless', 'offline', 'start', '--host', '127.0.0.1', '--httpPort', String(PORT), '--noPrependStageInUrl'], {
-    env,
-    stdio: 'inherit',
+
+  log(`starting serverless offline on http://127.0.0.1:${PORT}`);
+  const offline = await startOffline(env, PORT);
+  stops.push(offline.stop);
+  offline.child.on('exit', (code) => {
+    if (stopping === undefined) {
+      log(`serverless offline exited (${code})`);
+      void stopAll(1);
+    }
   });
-  children.push(offline);
-  offline.on('exit', (code) => process.exit(code ?? 0));
+  banner(postgres, redis, double);
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => { stopAll(); process.exit(0); });
-main().catch((error: unknown) => {
-  process.stderr.write(`npm run dev: ${error instanceof Error ? error.message : String(error)}\n`);
-  stopAll();
-  process.exit(1);
+function banner(postgres: Started, redis: Started, double: StripeDouble | undefined): void {
+  const url = `http://127.0.0.1:${PORT}`;
+  const lines = [
+    '',
+    `Order service ready on ${url}`,
+    `  PostgreSQL: ${postgres.where}`,
+    `  Redis:      ${redis.where}`,
+    double
+      ? `  Stripe:     local double on ${double.url} (no Stripe account needed); webhooks go to ${url}/webhooks/stripe`
+      : `  Stripe:     your test-mode key; forward webhooks with: stripe listen --forward-to localhost:${PORT}/webhooks/stripe`,
+    '',
+    'Place an order (pm_card_chargeDeclined is declined, pm_card_authenticationRequired needs 3-D Secure):',
+    `  curl -s -X POST ${url}/orders -H 'Content-Type: application/json' -H "Idempotency-Key: $(node -p 'crypto.randomUUID()')" \\`,
+    `    -d '{"customerId":"cus_1","paymentMethodId":"pm_card_visa","items":[{"productId":"sku_mug","quantity":2}]}'`,
+    'Refund it in full (use the order id from the answer above):',
+    `  curl -s -X POST ${url}/orders/ORDER_ID/refunds -H 'Content-Type: application/json' -d '{"reason":"requested_by_customer"}'`,
+    'Look it up:',
+    `  curl -s ${url}/orders/ORDER_ID`,
+    '',
+    'Ctrl-C stops everything started here.',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stopAll(0));
+main().catch(async (error: unknown) => {
+  process.stderr.write(`\nnpm run dev: ${error instanceof StackError || error instanceof Error ? error.message : String(error)}\n`);
+  await stopAll(1);
 });

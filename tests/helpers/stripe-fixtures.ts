@@ -74,7 +74,7 @@ export function event<T extends { id: string; object: string }>(type: string, ob
 }
 
 /** The real SDK's constructor (the module itself is mocked), for its error classes. */
-function actualStripe(): typeof import('stripe') {
+function actualStripe(): typeof Stripe {
   const actual = jest.requireActual('stripe');
   return actual.default ?? actual;
 }

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { testEnvironment } from '../lib/config';
+import { ensureDatabase } from './local-stack';
+import { ensureTestServices } from '../tests/helpers/test-services';
 
 interface JestJson {
   success: boolean;
@@ -58,6 +60,17 @@ function differences<K, V>(a: Map<K, V>, b: Map<K, V>): string[] {
 }
 
 async function main(): Promise<void> {
+  // Started once here (if needed) and handed to both runs through the environment.
+  const stopServices = await ensureTestServices();
+  try {
+    await check();
+  } finally {
+    await stopServices();
+  }
+}
+
+async function check(): Promise<void> {
+  await ensureDatabase(testEnvironment().databaseUrl);
   const migrate = spawnSync('npm', ['run', '--silent', 'db:migrate'], {
     env: { ...process.env, DATABASE_URL: testEnvironment().databaseUrl },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -83,7 +96,8 @@ async function main(): Promise<void> {
   process.stdout.write(`\nseeds ${first} and ${second}: ${runA.size} tests each; tables checked: ${[...before.keys()].join(', ')}\n`);
   if (problems.length > 0) {
     process.stderr.write(`isolation check FAILED\n${problems.join('\n')}\n`);
-    process.exit(1);
+    process.exitCode = 1;
+    return;
   }
   process.stdout.write('isolation check passed: identical results in both orders, database unchanged\n');
 }

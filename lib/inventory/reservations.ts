@@ -38,11 +38,25 @@ export async function reserve(
   throw new Error(`stock mirror for order ${orderId} could not be loaded`);
 }
 
-/** Phase 3 on failure: the hold is dropped and its stock is available again at once. */
-export async function release(redis: Redis, orderId: string, productIds: readonly string[]): Promise<void> {
+/**
+ * After the PostgreSQL commit that changed inventory.quantity (or not): drops the order's hold and
+ * moves the stock mirrors by `mirrorDeltas` in one atomic Redis step. A mirror that is missing is
+ * left missing (it is reloaded from PostgreSQL when next needed). Moving it after the commit can only
+ * leave it lower than the truth, if a reload slips in between: safe, and healed by the mirror's TTL.
+ */
+export async function settleHold(redis: Redis, orderId: string, mirrorDeltas: readonly LineQuantity[]): Promise<void> {
   const keyList = [keys.reservation(orderId)];
-  for (const productId of productIds) keyList.push(keys.held(productId), keys.holds(productId));
-  await commands(redis).releaseStock(keyList.length, ...keyList, orderId, ...productIds);
+  const args: (string | number)[] = [orderId];
+  for (const { productId, quantity } of mirrorDeltas) {
+    keyList.push(keys.stock(productId), keys.held(productId), keys.holds(productId));
+    args.push(productId, quantity);
+  }
+  await commands(redis).settleStock(keyList.length, ...keyList, ...args);
+}
+
+/** Phase 3 on failure: the hold is dropped and its stock is available again at once. */
+export function release(redis: Redis, orderId: string, productIds: readonly string[]): Promise<void> {
+  return settleHold(redis, orderId, productIds.map((productId) => ({ productId, quantity: 0 })));
 }
 
 /** Stock that can be held now: inventory.quantity minus live holds. */

@@ -67,16 +67,24 @@ redis.call('EXPIRE', KEYS[1], ttl)
 return {'ok'}
 `;
 
-/** KEYS: reservation, then per item: held, holds.  ARGV: orderId, then the productIds. */
-export const RELEASE = `${PRELUDE}
+/**
+ * Drops an order's hold and moves the stock mirrors, in one atomic step: when an order is paid its
+ * stock leaves the mirror at the same instant its hold leaves `held`, so `stock - held` (what can
+ * be held) never jumps and `held <= stock` always holds.
+ * KEYS: reservation, then per item: stock, held, holds.  ARGV: orderId, then per item: productId,
+ * mirror delta (0 to only release, -n when the order took n, +n when n came back).
+ */
+export const SETTLE = `${PRELUDE}
 local orderId = ARGV[1]
-for i = 1, #ARGV - 1 do
-  local heldKey, holdsKey = KEYS[2 * i], KEYS[2 * i + 1]
+for i = 1, (#KEYS - 1) / 3 do
+  local stockKey, heldKey, holdsKey = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
   purge(heldKey, holdsKey)
-  local quantity = redis.call('HGET', KEYS[1], ARGV[i + 1])
+  local quantity = redis.call('HGET', KEYS[1], ARGV[2 * i])
   if quantity and redis.call('ZREM', holdsKey, orderId .. '|' .. quantity) == 1 then
     redis.call('DECRBY', heldKey, quantity)
   end
+  local delta = tonumber(ARGV[2 * i + 1])
+  if delta ~= 0 and redis.call('EXISTS', stockKey) == 1 then redis.call('INCRBY', stockKey, delta) end
 end
 return redis.call('DEL', KEYS[1])
 `;
@@ -92,22 +100,11 @@ end
 return out
 `;
 
-/**
- * KEYS: stock mirrors.  ARGV: deltas. Moves a mirror only when it is loaded: a missing one is
- * reloaded from PostgreSQL when next needed, so creating it here from a delta would be wrong.
- */
-export const ADJUST_STOCK = `
-for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCRBY', KEYS[i], ARGV[i]) end
-end
-return #KEYS
-`;
 
 interface InventoryCommands {
   reserveStock(...args: (string | number)[]): Promise<string[]>;
-  releaseStock(...args: (string | number)[]): Promise<number>;
+  settleStock(...args: (string | number)[]): Promise<number>;
   availableStock(...args: (string | number)[]): Promise<(string | number | null)[]>;
-  adjustStock(...args: (string | number)[]): Promise<number>;
 }
 
 const registered = new WeakSet<Redis>();
@@ -116,9 +113,8 @@ const registered = new WeakSet<Redis>();
 export function commands(redis: Redis): Redis & InventoryCommands {
   if (!registered.has(redis)) {
     redis.defineCommand('reserveStock', { lua: RESERVE });
-    redis.defineCommand('releaseStock', { lua: RELEASE });
+    redis.defineCommand('settleStock', { lua: SETTLE });
     redis.defineCommand('availableStock', { lua: AVAILABLE });
-    redis.defineCommand('adjustStock', { lua: ADJUST_STOCK });
     registered.add(redis);
   }
   return redis as Redis & InventoryCommands;

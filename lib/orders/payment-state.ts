@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Deps } from '../deps';
 import type { Db } from '../db';
-import type { LineQuantity } from '../inventory/reservations';
-import { release } from '../inventory/reservations';
-import { giveBackStock, StockUnavailableError, takeStock } from '../inventory/stock';
+import { release, settleHold, type LineQuantity } from '../inventory/reservations';
+import { giveBackStock } from '../inventory/stock';
 import type { OrderLine, OrderStatus } from './order-store';
 
 /**
@@ -42,18 +41,12 @@ interface TransitionRow {
 }
 
 /**
- * Moves the order to `status` if it may move, and returns what it was. Synchronous answers count as
- * an event of "now", so an older webhook cannot undo them. With an event: a newer-or-same-second
- * event moves to 'paid' (a succeeded PaymentIntent is final), only a strictly newer one to 'failed'.
+ * Moves the order to 'failed' if it may move, and returns what it was. Synchronous answers count as
+ * an event of "now", so an older webhook cannot undo them. With an event, only a strictly newer one
+ * moves an order to 'failed' (a same-second tie goes to 'paid': a succeeded PaymentIntent is final;
+ * the order_paid function holds the 'paid' side of the rule).
  */
-async function transition(
-  tx: Db,
-  orderId: string,
-  status: 'paid' | 'failed',
-  fields: FailureFields,
-  event: PaymentEvent | undefined,
-): Promise<TransitionRow | undefined> {
-  const newerThanLast = status === 'paid' ? 'o.last_event_created <= $6' : 'o.last_event_created < $6';
+async function toFailed(tx: Db, orderId: string, fields: FailureFields, event: PaymentEvent | undefined): Promise<TransitionRow | undefined> {
   const { rows } = await tx.query<TransitionRow>(
     `UPDATE orders o
         SET status = $2, failure_code = $4, decline_code = $5, failure_product_id = $7,
@@ -64,39 +57,49 @@ async function transition(
       WHERE o.id = old.id
         AND o.status IN ('pending', 'paid', 'failed')
         AND o.failure_code IS DISTINCT FROM '${OUT_OF_STOCK_AFTER_PAYMENT}'
-        AND ($6::bigint IS NULL OR o.last_event_created IS NULL OR ${newerThanLast})
+        AND ($6::bigint IS NULL OR o.last_event_created IS NULL OR o.last_event_created < $6)
       RETURNING old.status AS previous,
         (SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity,
            'unitPriceCents', i.unit_price_cents, 'refundedQuantity', i.refunded_quantity) ORDER BY i.product_id)
            FROM order_items i WHERE i.order_id = o.id) AS lines`,
-    [orderId, status, fields.paymentIntentId, fields.failureCode, fields.declineCode, event?.created ?? null, fields.productId ?? null],
+    [orderId, 'failed', fields.paymentIntentId, fields.failureCode, fields.declineCode, event?.created ?? null, fields.productId ?? null],
   );
   return rows[0];
 }
 
-/** Payment succeeded: the order enters 'paid' and takes its stock once; the hold is dropped. */
+interface OrderPaidRow {
+  outcome: 'paid' | 'unchanged' | 'out_of_stock' | 'not_found';
+  previous: OrderStatus | null;
+  short_product: string | null;
+  lines: LineQuantity[] | null;
+}
+
+/**
+ * Payment succeeded: the order enters 'paid' and takes its stock once (the order_paid function: one
+ * round trip, guarded, all lines or none); then its hold leaves Redis as its stock leaves the mirror.
+ */
 export async function settlePaid(
   deps: Pick<Deps, 'db' | 'redis' | 'payments'>,
   orderId: string,
   paymentIntentId: string,
   event?: PaymentEvent,
 ): Promise<PaidOutcome> {
-  let lines: OrderLine[] = [];
-  try {
-    const outcome = await deps.db.transaction(async (tx): Promise<PaidOutcome> => {
-      const row = await transition(tx, orderId, 'paid', { paymentIntentId, failureCode: null, declineCode: null }, event);
-      if (!row) return { kind: 'unchanged' };
-      lines = row.lines;
-      if (row.previous === 'paid') return { kind: 'unchanged' };
-      await takeStock(tx, deps.redis, unrefunded(row.lines));
+  const { rows } = await deps.db.query<OrderPaidRow>('SELECT * FROM order_paid($1, $2, $3)', [orderId, paymentIntentId, event?.created ?? null]);
+  const row = rows[0];
+  const lines = row?.lines ?? [];
+  switch (row?.outcome) {
+    case 'paid':
+      await settleHold(
+        deps.redis,
+        orderId,
+        lines.map((l) => ({ productId: l.productId, quantity: row.previous === 'paid' ? 0 : -l.quantity })),
+      );
       return { kind: 'paid' };
-    });
-    if (outcome.kind === 'paid') await release(deps.redis, orderId, lines.map((l) => l.productId));
-    return outcome;
-  } catch (error) {
-    if (!(error instanceof StockUnavailableError)) throw error;
-    await failAfterPayment(deps, orderId, paymentIntentId, error.productId, lines, event);
-    return { kind: 'out_of_stock', productId: error.productId };
+    case 'out_of_stock':
+      await failAfterPayment(deps, orderId, paymentIntentId, row.short_product ?? '', lines, event);
+      return { kind: 'out_of_stock', productId: row.short_product ?? '' };
+    default:
+      return { kind: 'unchanged' };
   }
 }
 
@@ -107,16 +110,15 @@ export async function settleFailed(
   fields: FailureFields & { failureCode: string },
   event?: PaymentEvent,
 ): Promise<FailedOutcome> {
-  let lines: OrderLine[] = [];
-  const outcome = await deps.db.transaction(async (tx): Promise<FailedOutcome> => {
-    const row = await transition(tx, orderId, 'failed', fields, event);
-    if (!row) return { kind: 'unchanged' };
-    lines = row.lines;
-    if (row.previous === 'paid') await giveBackStock(tx, deps.redis, unrefunded(row.lines));
-    return { kind: 'failed' };
+  const row = await deps.db.transaction(async (tx) => {
+    const moved = await toFailed(tx, orderId, fields, event);
+    if (moved?.previous === 'paid') await giveBackStock(tx, unrefunded(moved.lines));
+    return moved;
   });
-  if (outcome.kind === 'failed') await release(deps.redis, orderId, lines.map((l) => l.productId));
-  return outcome;
+  if (!row) return { kind: 'unchanged' };
+  const givenBack = row.previous === 'paid' ? unrefunded(row.lines) : [];
+  await settleHold(deps.redis, orderId, row.lines.map((l) => ({ productId: l.productId, quantity: givenBack.find((g) => g.productId === l.productId)?.quantity ?? 0 })));
+  return { kind: 'failed' };
 }
 
 function unrefunded(lines: readonly OrderLine[]): LineQuantity[] {
@@ -135,7 +137,7 @@ async function failAfterPayment(
   orderId: string,
   paymentIntentId: string,
   productId: string,
-  lines: readonly OrderLine[],
+  lines: readonly LineQuantity[],
   event: PaymentEvent | undefined,
 ): Promise<void> {
   const refund = await deps.db.transaction(async (tx) => {

@@ -4,6 +4,7 @@ import type { Db } from '../db';
 import { IdempotencyKeyMismatchError, OrderNotFoundError, OrderNotRefundableError, PaymentProviderUnavailableError, RefundQuantityExceededError } from '../errors';
 import { fingerprint } from '../idempotency/fingerprint';
 import { idempotent, type IdempotentResult } from '../idempotency/store';
+import { settleHold } from '../inventory/reservations';
 import { giveBackStock } from '../inventory/stock';
 import { PaymentProviderError } from '../payments/payments';
 import { lockOrder, type Order } from './order-store';
@@ -177,7 +178,7 @@ async function sendToStripe(deps: RefundDeps, orderId: string, refundId: string,
     if (!(error instanceof PaymentProviderError)) throw error;
     throw new PaymentProviderUnavailableError(PROVIDER_RETRY_AFTER_SECONDS, { orderId, refundId });
   }
-  await deps.db.transaction(async (tx) => {
+  const givenBack = await deps.db.transaction(async (tx) => {
     const order = await lockOrder(tx, orderId);
     const { rows: items } = await tx.query<{ product_id: string; quantity: number }>(
       `WITH done AS (
@@ -186,9 +187,10 @@ async function sendToStripe(deps: RefundDeps, orderId: string, refundId: string,
        SELECT ri.product_id, ri.quantity FROM refund_items ri JOIN done ON done.id = ri.refund_id ORDER BY ri.product_id`,
       [refundId, stripeRefundId],
     );
-    if (items.length === 0 || !order) return; // completed by another request already
+    if (items.length === 0 || !order) return []; // completed by another request already
     // The stock comes back exactly once: with the one update that turns this refund succeeded.
-    await giveBackStock(tx, deps.redis, items.map((i) => ({ productId: i.product_id, quantity: i.quantity })));
+    const lines = items.map((i) => ({ productId: i.product_id, quantity: i.quantity }));
+    await giveBackStock(tx, lines);
     await tx.query(
       `UPDATE orders o SET status = 'refunded', updated_at = now()
         WHERE o.id = $1 AND o.status = 'paid'
@@ -196,7 +198,9 @@ async function sendToStripe(deps: RefundDeps, orderId: string, refundId: string,
           AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id AND r.status = 'pending')`,
       [orderId],
     );
+    return lines;
   });
+  if (givenBack.length > 0) await settleHold(deps.redis, orderId, givenBack);
 }
 
 /** Refunds an earlier request recorded but Stripe did not confirm: sent again with their own key. */

@@ -1,17 +1,35 @@
 import { randomUUID } from 'node:crypto';
 import { keys } from '../../lib/inventory/keys';
 import { release, reserve } from '../../lib/inventory/reservations';
-import { takeStock } from '../../lib/inventory/stock';
+import { insertOrder } from '../../lib/orders/order-store';
+import { settlePaid } from '../../lib/orders/payment-state';
 import { availableOf, givenProduct, holdOf, inventoryOf } from '../helpers/builders';
-import { db, redis } from '../helpers/harness';
-import { orderBody, postOrder, stripeAnswers } from '../helpers/orders';
+import { db, redis, testDeps } from '../helpers/harness';
+import { orderBody, postOrder, stripeAnswers, stripeRefunds } from '../helpers/orders';
+import { mockRefundsCreate } from '../helpers/stripe-mock';
+
+/** A pending order row, as create-order records it before the charge. */
+async function givenOrder(lines: { productId: string; quantity: number }[]): Promise<string> {
+  const id = randomUUID();
+  await insertOrder(db(), {
+    id,
+    idempotencyKey: `key-${id}`,
+    requestHash: 'h',
+    customerId: 'cus_1',
+    paymentMethodId: 'pm_card_visa',
+    amountCents: 100,
+    currency: 'usd',
+    lines: lines.map((l) => ({ ...l, unitPriceCents: 100 })),
+  });
+  return id;
+}
 
 const TTL = 900;
 
 describe('stock in three phases: reserve, confirm, release', () => {
   test('reserve holds stock in Redis without touching inventory; confirm takes it and drops the hold', async () => {
     const product = await givenProduct({ stock: 10 });
-    const orderId = randomUUID();
+    const orderId = await givenOrder([{ productId: product.id, quantity: 3 }]);
 
     // Phase 1: reserve
     expect(await reserve(redis(), db(), orderId, [{ productId: product.id, quantity: 3 }], TTL)).toEqual({ ok: true });
@@ -20,8 +38,7 @@ describe('stock in three phases: reserve, confirm, release', () => {
     expect(await inventoryOf(product.id)).toBe(10);
 
     // Phase 2: confirm (payment succeeded)
-    await db().transaction((tx) => takeStock(tx, redis(), [{ productId: product.id, quantity: 3 }]));
-    await release(redis(), orderId, [product.id]);
+    expect(await settlePaid(testDeps(), orderId, 'pi_lifecycle')).toEqual({ kind: 'paid' });
     expect(await inventoryOf(product.id)).toBe(7);
     expect(await holdOf(orderId)).toEqual({});
     expect(await redis().exists(keys.reservation(orderId))).toBe(0);
@@ -70,12 +87,18 @@ describe('stock in three phases: reserve, confirm, release', () => {
     expect(await redis().keys('reservation:*')).toEqual([]);
   });
 
-  test('the guarded decrement refuses to take more than inventory holds and changes nothing', async () => {
-    const product = await givenProduct({ stock: 2 });
+  test('the guarded decrement takes every line or none: one short line leaves every line untouched', async () => {
+    const plenty = await givenProduct({ stock: 10 });
+    const scarce = await givenProduct({ stock: 2 });
+    const orderId = await givenOrder([{ productId: plenty.id, quantity: 4 }, { productId: scarce.id, quantity: 3 }]);
+    stripeRefunds();
 
-    await expect(db().transaction((tx) => takeStock(tx, redis(), [{ productId: product.id, quantity: 3 }]))).rejects.toThrow(/lower than the quantity/);
+    const outcome = await settlePaid(testDeps(), orderId, 'pi_guard');
 
-    expect(await inventoryOf(product.id)).toBe(2);
+    expect(outcome).toEqual({ kind: 'out_of_stock', productId: scarce.id });
+    expect(await inventoryOf(plenty.id)).toBe(10);
+    expect(await inventoryOf(scarce.id)).toBe(2);
+    expect(mockRefundsCreate).toHaveBeenCalledWith(expect.objectContaining({ payment_intent: 'pi_guard', amount: 100 }), expect.anything());
   });
 
   test('a hold lives RESERVATION_TTL_SECONDS (900 s by default) in Redis', async () => {

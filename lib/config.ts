@@ -11,6 +11,13 @@ export interface Config {
   idempotencyTtlSeconds: number;
   /** PostgreSQL connections per Lambda container: one request at a time needs one, two absorbs a stray. */
   dbPoolMax: number;
+  /**
+   * How long a request owns its idempotency key and its order. Longer than API Gateway lets a Lambda
+   * run (29 s), so a live request never loses them; a crashed one's work can be resumed after it.
+   */
+  requestLockSeconds: number;
+  /** Per Stripe request. A confirm with 3-D Secure checks can take seconds; 10 s leaves room for a retry. */
+  stripeTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -23,6 +30,8 @@ const DEFAULTS = {
   RESERVATION_TTL_SECONDS: '900',
   IDEMPOTENCY_TTL_SECONDS: '86400',
   DB_POOL_MAX: '2',
+  REQUEST_LOCK_SECONDS: '60',
+  STRIPE_TIMEOUT_MS: '10000',
 } as const;
 
 function positiveInt(name: string, raw: string, problems: string[]): number {
@@ -52,6 +61,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reservationTtlSeconds: positiveInt('RESERVATION_TTL_SECONDS', get('RESERVATION_TTL_SECONDS'), problems),
     idempotencyTtlSeconds: positiveInt('IDEMPOTENCY_TTL_SECONDS', get('IDEMPOTENCY_TTL_SECONDS'), problems),
     dbPoolMax: positiveInt('DB_POOL_MAX', get('DB_POOL_MAX'), problems),
+    requestLockSeconds: positiveInt('REQUEST_LOCK_SECONDS', get('REQUEST_LOCK_SECONDS'), problems),
+    stripeTimeoutMs: positiveInt('STRIPE_TIMEOUT_MS', get('STRIPE_TIMEOUT_MS'), problems),
   };
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return config;

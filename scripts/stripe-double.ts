@@ -12,10 +12,11 @@
  *       POST /_double/payment_intents/{id}/authenticate  (body: outcome=succeed|fail)
  *
  * Test controls: POST /_double/faults (json {"mode":"500"|"timeout"|"drop","count":n}) makes the
- * next n PaymentIntent creations fail that way; GET /_double/stats counts what was asked.
+ * next n PaymentIntent creations fail that way ('500' before charging; 'timeout' and 'drop' after
+ * charging, losing the answer); GET /_double/stats counts what was asked.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import paymentIntentFixture from '../tests/fixtures/stripe/payment_intent.json';
@@ -23,7 +24,7 @@ import refundFixture from '../tests/fixtures/stripe/refund.json';
 import eventFixture from '../tests/fixtures/stripe/event.json';
 
 type Json = Record<string, unknown>;
-type FaultMode = '500' | 'timeout' | 'drop';
+export type FaultMode = '500' | 'timeout' | 'drop';
 
 export interface StripeDoubleOptions {
   port?: number;
@@ -33,12 +34,21 @@ export interface StripeDoubleOptions {
   /** Delay before delivering an event (ms), as Stripe's own is never instant. */
   deliveryDelayMs?: number;
   log?: (line: string) => void;
+  /**
+   * Called after a PaymentIntent was created (the card is charged) and before the answer is sent:
+   * a test can hold the answer here, e.g. to kill the caller between the charge and its commit.
+   */
+  beforeAnswer?: (intent: Json) => Promise<void>;
 }
 
 export interface StripeDouble {
   url: string;
   port: number;
   stats: { paymentIntentsCreated: number; refundsCreated: number; eventsDelivered: number; requests: number };
+  /** The PaymentIntents created for an order (metadata.order_id): what its customer was charged. */
+  intentsFor(orderId: string): Json[];
+  /** Makes the next `count` PaymentIntent creations fail (see the file comment). */
+  injectFault(mode: FaultMode, count: number): void;
   close(): Promise<void>;
 }
 
@@ -204,26 +214,32 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
   }
 
   /** Stripe replays the first answer to a key; the same key with other parameters is an error. */
-  function withIdempotency(req: IncomingMessage, raw: string, res: ServerResponse, run: () => { status: number; body: unknown }): void {
+  function withIdempotencyThen(
+    req: IncomingMessage,
+    raw: string,
+    run: () => { status: number; body: unknown },
+    answer: (a: { status: number; body: unknown; replayed?: boolean }) => void,
+  ): void {
     const key = req.headers['idempotency-key'];
-    if (typeof key !== 'string') {
-      const { status, body } = run();
-      send(res, status, body);
-      return;
-    }
+    if (typeof key !== 'string') return answer(run());
     const scoped = `${req.url}:${key}`;
     const seen = idempotent.get(scoped);
     if (seen) {
       if (seen.params !== raw) {
-        stripeError(res, 400, { type: 'idempotency_error', message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.` });
-        return;
+        return answer({
+          status: 400,
+          body: { error: { type: 'idempotency_error', message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.` } },
+        });
       }
-      send(res, seen.status, seen.body, { 'Idempotent-Replayed': 'true' });
-      return;
+      return answer({ status: seen.status, body: seen.body, replayed: true });
     }
-    const { status, body } = run();
-    if (status < 500) idempotent.set(scoped, { params: raw, status, body });
-    send(res, status, body);
+    const result = run();
+    if (result.status < 500) idempotent.set(scoped, { params: raw, ...result });
+    answer(result);
+  }
+
+  function withIdempotency(req: IncomingMessage, raw: string, res: ServerResponse, run: () => { status: number; body: unknown }): void {
+    withIdempotencyThen(req, raw, run, (a) => send(res, a.status, a.body, a.replayed ? { 'Idempotent-Replayed': 'true' } : {}));
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -241,11 +257,24 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     if (req.method === 'POST' && url.pathname === '/v1/payment_intents') {
       if (faults.count > 0) {
         faults.count -= 1;
+        if (faults.mode === '500') return stripeError(res, 500, { type: 'api_error', message: 'Something went wrong on our end (injected).' });
+        // 'timeout' and 'drop' lose the answer *after* the charge, the nastier case: the card is
+        // charged (a retry with the same key gets it back) but the caller never hears of it.
+        withIdempotency(req, raw, new ServerResponse(req), () => createIntent(parseForm(raw)));
         if (faults.mode === 'drop') return void req.socket.destroy();
-        if (faults.mode === 'timeout') return; // never answers: the SDK's timeout fires
-        return stripeError(res, 500, { type: 'api_error', message: 'Something went wrong on our end (injected).' });
+        return; // 'timeout': never answers; the SDK's timeout fires
       }
-      return withIdempotency(req, raw, res, () => createIntent(parseForm(raw)));
+      let created: Json | undefined;
+      const answer = await new Promise<{ status: number; body: unknown; replayed?: boolean }>((resolve) =>
+        withIdempotencyThen(req, raw, () => {
+          const result = createIntent(parseForm(raw));
+          created = result.status === 200 ? result.body : undefined;
+          return result;
+        }, resolve),
+      );
+      if (created && options.beforeAnswer) await options.beforeAnswer(created);
+      if (res.destroyed) return;
+      return send(res, answer.status, answer.body, answer.replayed ? { 'Idempotent-Replayed': 'true' } : {});
     }
     if (req.method === 'GET' && url.pathname === '/v1/payment_intents/search') {
       return send(res, 200, search(url.searchParams.get('query') ?? ''));
@@ -293,6 +322,8 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     url: `http://127.0.0.1:${port}`,
     port,
     stats,
+    intentsFor: (orderId) => [...intents.values()].filter((pi) => (pi.metadata as Json)?.order_id === orderId),
+    injectFault: (mode, count) => Object.assign(faults, { mode, count }),
     close: async () => {
       await Promise.allSettled([...pendingDeliveries]);
       server.closeAllConnections();

@@ -13,18 +13,12 @@ export type IdempotencyRecord =
   | { state: 'done'; fingerprint: string; response: StoredResponse };
 
 /**
- * How long a request may hold its key before another may take over. Longer than API Gateway lets a
- * Lambda run (29 s), so a live request never loses it; short enough that a crashed one is retried soon.
- */
-export const IN_PROGRESS_TTL_SECONDS = 60;
-
-/**
  * Takes the key for this request (SET NX GET: one round trip). Returns null when taken, else what
  * is already there. Redis is only the fast path: orders.idempotency_key is the durable guard.
  */
-async function claimKey(redis: Redis, key: string, fingerprint: string): Promise<IdempotencyRecord | null> {
+async function claimKey(redis: Redis, key: string, fingerprint: string, lockSeconds: number): Promise<IdempotencyRecord | null> {
   const record: IdempotencyRecord = { state: 'in_progress', fingerprint };
-  const previous = await redis.set(keys.idempotency(key), JSON.stringify(record), 'EX', IN_PROGRESS_TTL_SECONDS, 'NX', 'GET');
+  const previous = await redis.set(keys.idempotency(key), JSON.stringify(record), 'EX', lockSeconds, 'NX', 'GET');
   return previous === null ? null : (JSON.parse(previous) as IdempotencyRecord);
 }
 
@@ -58,14 +52,14 @@ export async function idempotent(
   redis: Redis,
   key: string,
   fingerprint: string,
-  ttlSeconds: number,
+  ttl: { resultSeconds: number; lockSeconds: number },
   work: () => Promise<IdempotentResult>,
 ): Promise<IdempotentResult> {
-  const previous = await claimKey(redis, key, fingerprint);
+  const previous = await claimKey(redis, key, fingerprint, ttl.lockSeconds);
   if (previous) {
     if (previous.fingerprint !== fingerprint) throw new IdempotencyKeyMismatchError();
     if (previous.state === 'done') return { ...previous.response, replayed: true };
-    throw new IdempotencyInProgressError(IN_PROGRESS_TTL_SECONDS);
+    throw new IdempotencyInProgressError(ttl.lockSeconds);
   }
   let result: IdempotentResult;
   try {
@@ -74,6 +68,6 @@ export async function idempotent(
     await releaseKey(redis, key);
     throw error;
   }
-  await storeResponse(redis, key, fingerprint, { statusCode: result.statusCode, body: result.body }, ttlSeconds);
+  await storeResponse(redis, key, fingerprint, { statusCode: result.statusCode, body: result.body }, ttl.resultSeconds);
   return result;
 }

@@ -15,7 +15,7 @@ import { fingerprint } from '../idempotency/fingerprint';
 import { idempotent, type IdempotentResult, type StoredResponse } from '../idempotency/store';
 import { reserve } from '../inventory/reservations';
 import { PaymentProviderError, type PaymentOutcome } from '../payments/payments';
-import { claimOrder, findOrderByKey, insertOrder, leavePending, ORDER_LEASE_SECONDS, type Order } from './order-store';
+import { claimOrder, findOrderByKey, insertOrder, leavePending, type Order } from './order-store';
 import { orderView } from './order-view';
 import { settleFailed, settlePaid } from './payment-state';
 
@@ -41,7 +41,8 @@ type CreateDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
  */
 export function createOrder(deps: CreateDeps, idempotencyKey: string, request: CreateOrderRequest): Promise<CreateOrderResult> {
   const requestHash = fingerprint(request);
-  return idempotent(deps.redis, idempotencyKey, requestHash, deps.config.idempotencyTtlSeconds, () =>
+  const ttl = { resultSeconds: deps.config.idempotencyTtlSeconds, lockSeconds: deps.config.requestLockSeconds };
+  return idempotent(deps.redis, idempotencyKey, requestHash, ttl, () =>
     placeOrResume(deps, idempotencyKey, requestHash, request),
   );
 }
@@ -63,14 +64,16 @@ async function placeOrResume(deps: CreateDeps, idempotencyKey: string, requestHa
     failureProductId: null,
     lines: priced.lines.map((l) => ({ ...l, refundedQuantity: 0 })),
   };
-  if (await insertOrder(deps.db, order)) return place(deps, order);
+  if (await insertOrder(deps.db, order, deps.config.requestLockSeconds)) return place(deps, order);
 
   // The key already has an order: Redis lost the stored result, or an earlier attempt died midway.
   const existing = await findOrderByKey(deps.db, idempotencyKey);
   if (!existing) throw new Error(`order for idempotency key vanished`);
   if (existing.requestHash !== requestHash) throw new IdempotencyKeyMismatchError();
   if (existing.status !== 'pending') return { ...answerFor(existing), replayed: true };
-  if (!(await claimOrder(deps.db, existing.id))) throw new IdempotencyInProgressError(ORDER_LEASE_SECONDS);
+  if (!(await claimOrder(deps.db, existing.id, deps.config.requestLockSeconds))) {
+    throw new IdempotencyInProgressError(deps.config.requestLockSeconds);
+  }
   return resume(deps, existing);
 }
 

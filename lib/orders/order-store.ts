@@ -35,12 +35,6 @@ export interface NewOrder {
   lines: { productId: string; quantity: number; unitPriceCents: number }[];
 }
 
-/**
- * How long a request owns an order it works on. Longer than API Gateway lets a Lambda run (29 s):
- * a live request never loses it, and a crashed one's order can be resumed a minute later.
- */
-export const ORDER_LEASE_SECONDS = 60;
-
 const ORDER_COLUMNS = `o.id, o.idempotency_key, o.request_hash, o.customer_id, o.payment_method_id, o.status,
   o.amount_cents, o.currency, o.payment_intent_id, o.failure_code, o.decline_code, o.failure_product_id,
   (SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity,
@@ -82,10 +76,10 @@ function toOrder(row: OrderRow): Order {
 }
 
 /**
- * Records an order and its lines in one statement, owned by this request for ORDER_LEASE_SECONDS.
+ * Records an order and its lines in one statement, owned by this request for `leaseSeconds`.
  * Returns false when the idempotency key already has an order (the unique key is the durable guard).
  */
-export async function insertOrder(db: Db, order: NewOrder): Promise<boolean> {
+export async function insertOrder(db: Db, order: NewOrder, leaseSeconds: number): Promise<boolean> {
   const { rows } = await db.query(
     `WITH o AS (
        INSERT INTO orders (id, idempotency_key, request_hash, customer_id, payment_method_id, status,
@@ -107,7 +101,7 @@ export async function insertOrder(db: Db, order: NewOrder): Promise<boolean> {
       order.paymentMethodId,
       order.amountCents,
       order.currency,
-      ORDER_LEASE_SECONDS,
+      leaseSeconds,
       order.lines.map((l) => l.productId),
       order.lines.map((l) => l.quantity),
       order.lines.map((l) => l.unitPriceCents),
@@ -133,11 +127,11 @@ export async function lockOrder(tx: Db, orderId: string): Promise<Order | null> 
 }
 
 /** Takes the lease on a pending order whose last request is gone. False: another request owns it. */
-export async function claimOrder(db: Db, orderId: string): Promise<boolean> {
+export async function claimOrder(db: Db, orderId: string, leaseSeconds: number): Promise<boolean> {
   const { rowCount } = await db.query(
     `UPDATE orders SET locked_until = now() + make_interval(secs => $2), updated_at = now()
       WHERE id = $1 AND status = 'pending' AND (locked_until IS NULL OR locked_until < now())`,
-    [orderId, ORDER_LEASE_SECONDS],
+    [orderId, leaseSeconds],
   );
   return rowCount === 1;
 }

@@ -82,7 +82,8 @@ export async function refundOrder(
   if (idempotencyKey === undefined) return refund(deps, orderId, request, null);
   // Scoped by order: a refund key never collides with a create-order key or another order's.
   const key = { key: `${orderId}:${idempotencyKey}`, hash: fingerprint(request) };
-  return idempotent(deps.redis, `refund:${key.key}`, key.hash, deps.config.idempotencyTtlSeconds, () => refund(deps, orderId, request, key));
+  const ttl = { resultSeconds: deps.config.idempotencyTtlSeconds, lockSeconds: deps.config.requestLockSeconds };
+  return idempotent(deps.redis, `refund:${key.key}`, key.hash, ttl, () => refund(deps, orderId, request, key));
 }
 
 async function refund(

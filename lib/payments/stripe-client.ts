@@ -6,15 +6,13 @@ import { stripeSecretKey, type Config } from '../config';
  * network error; more would outlast API Gateway's 29 s.
  */
 const MAX_NETWORK_RETRIES = 1;
-/** Per request: a confirm with 3-D Secure checks can take seconds; 10 s leaves room for a retry. */
-const TIMEOUT_MS = 10_000;
 
 /** Built once per container, on first use: the secret key is read here and nowhere else. */
 export function createStripeClient(config: Config): Stripe {
   const base = config.stripeApiBase;
   return new Stripe(stripeSecretKey(), {
     maxNetworkRetries: MAX_NETWORK_RETRIES,
-    timeout: TIMEOUT_MS,
+    timeout: config.stripeTimeoutMs,
     ...(base
       ? {
           protocol: base.protocol === 'http:' ? 'http' : 'https',

@@ -20,7 +20,7 @@ async function givenOrder(lines: { productId: string; quantity: number }[]): Pro
     amountCents: 100,
     currency: 'usd',
     lines: lines.map((l) => ({ ...l, unitPriceCents: 100 })),
-  });
+  }, 60);
   return id;
 }
 

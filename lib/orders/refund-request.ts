@@ -1,18 +1,9 @@
 import { z } from 'zod';
+import { lineSchema } from './create-order-request';
 
 export const refundRequestSchema = z.strictObject({
   items: z
-    .array(
-      z.strictObject({
-        productId: z.string({ error: 'productId must be a string' }).min(1).max(255),
-        quantity: z
-          .number({ error: 'quantity must be a number' })
-          .int('quantity must be an integer')
-          .min(1, 'quantity must be at least 1')
-          .max(10_000, 'quantity must be at most 10000'),
-      }),
-      { error: 'items must be an array' },
-    )
+    .array(lineSchema, { error: 'items must be an array' })
     .min(1, 'items must hold at least 1 item when given; leave it out to refund everything')
     .max(100, 'items must hold at most 100 items')
     .refine((items) => new Set(items.map((i) => i.productId)).size === items.length, 'each productId may appear once')

@@ -15,7 +15,7 @@ import { fingerprint } from '../idempotency/fingerprint';
 import { idempotent, type IdempotentResult, type StoredResponse } from '../idempotency/store';
 import { reserve } from '../inventory/reservations';
 import { PaymentProviderError, type PaymentOutcome } from '../payments/payments';
-import { claimOrder, findOrderByKey, insertOrder, leavePending, type Order } from './order-store';
+import { claimOrder, findOrderByKey, leavePending, priceAndInsertOrder, type Order, type PricedLine } from './order-store';
 import { orderView } from './order-view';
 import { settleFailed, settlePaid } from './payment-state';
 
@@ -48,23 +48,22 @@ export function createOrder(deps: CreateDeps, idempotencyKey: string, request: C
 }
 
 async function placeOrResume(deps: CreateDeps, idempotencyKey: string, requestHash: string, request: CreateOrderRequest): Promise<CreateOrderResult> {
-  const priced = await priceItems(deps, request.items);
-  const order: Order = {
-    id: randomUUID(),
-    idempotencyKey,
-    requestHash,
-    customerId: request.customerId,
-    paymentMethodId: request.paymentMethodId,
-    status: 'pending',
-    amountCents: priced.amountCents,
-    currency: priced.currency,
-    paymentIntentId: null,
-    failureCode: null,
-    declineCode: null,
-    failureProductId: null,
-    lines: priced.lines.map((l) => ({ ...l, refundedQuantity: 0 })),
-  };
-  if (await insertOrder(deps.db, order, deps.config.requestLockSeconds)) return place(deps, order);
+  const draft = { id: randomUUID(), idempotencyKey, requestHash, customerId: request.customerId, paymentMethodId: request.paymentMethodId, lines: request.items };
+  const { inserted, lines } = await priceAndInsertOrder(deps.db, draft, deps.config.requestLockSeconds, MAX_AMOUNT_CENTS);
+  const priced = checkPrices(lines);
+  if (inserted) {
+    return place(deps, {
+      ...draft,
+      status: 'pending',
+      amountCents: priced.amountCents,
+      currency: priced.currency,
+      paymentIntentId: null,
+      failureCode: null,
+      declineCode: null,
+      failureProductId: null,
+      lines: priced.lines.map((l) => ({ ...l, refundedQuantity: 0 })),
+    });
+  }
 
   // The key already has an order: Redis lost the stored result, or an earlier attempt died midway.
   const existing = await findOrderByKey(deps.db, idempotencyKey);
@@ -77,26 +76,18 @@ async function placeOrResume(deps: CreateDeps, idempotencyKey: string, requestHa
   return resume(deps, existing);
 }
 
-async function priceItems(deps: CreateDeps, items: CreateOrderRequest['items']) {
-  const ids = items.map((i) => i.productId);
-  const { rows } = await deps.db.query<{ id: string; price_cents: number; currency: string }>(
-    'SELECT id, price_cents, currency FROM products WHERE id = ANY($1::text[])',
-    [ids],
-  );
-  const products = new Map(rows.map((r) => [r.id, r]));
-  const lines = items.map(({ productId, quantity }) => {
-    const product = products.get(productId);
-    if (!product) throw new UnknownProductError(productId);
-    return { productId, quantity, unitPriceCents: product.price_cents, currency: product.currency };
-  });
-  const currencies = [...new Set(lines.map((l) => l.currency))];
+/** The catalogue's verdict on the lines (the insert wrote nothing when any of these refuse them). */
+function checkPrices(lines: PricedLine[]) {
+  const unknown = lines.find((l) => l.unitPriceCents === null);
+  if (unknown) throw new UnknownProductError(unknown.productId);
+  const currencies = [...new Set(lines.map((l) => l.currency as string))];
   if (currencies.length > 1) throw new MixedCurrencyError(currencies);
-  const amountCents = lines.reduce((sum, l) => sum + l.quantity * l.unitPriceCents, 0);
+  const amountCents = lines.reduce((sum, l) => sum + l.quantity * (l.unitPriceCents as number), 0);
   if (amountCents > MAX_AMOUNT_CENTS) throw new AmountTooLargeError(amountCents);
   return {
     currency: currencies[0] as string,
     amountCents,
-    lines: lines.map(({ productId, quantity, unitPriceCents }) => ({ productId, quantity, unitPriceCents })),
+    lines: lines.map(({ productId, quantity, unitPriceCents }) => ({ productId, quantity, unitPriceCents: unitPriceCents as number })),
   };
 }
 

@@ -75,39 +75,73 @@ function toOrder(row: OrderRow): Order {
   };
 }
 
+export interface OrderDraft {
+  id: string;
+  idempotencyKey: string;
+  requestHash: string;
+  customerId: string;
+  paymentMethodId: string;
+  lines: { productId: string; quantity: number }[];
+}
+
+/** A requested line with the catalogue's price and currency (null: no such product). */
+export interface PricedLine {
+  productId: string;
+  quantity: number;
+  unitPriceCents: number | null;
+  currency: string | null;
+}
+
 /**
- * Records an order and its lines in one statement, owned by this request for `leaseSeconds`.
- * Returns false when the idempotency key already has an order (the unique key is the durable guard).
+ * Prices the lines from the catalogue and, when every product exists in one currency and the total
+ * is at most `maxAmountCents`, records the order and its lines: one statement, one round trip,
+ * owned by this request for `leaseSeconds`. `inserted` is false when a line is refused (nothing is
+ * written) or when the idempotency key already has an order (the unique key is the durable guard).
  */
-export async function insertOrder(db: Db, order: NewOrder, leaseSeconds: number): Promise<boolean> {
-  const { rows } = await db.query(
-    `WITH o AS (
+export async function priceAndInsertOrder(
+  db: Db,
+  draft: OrderDraft,
+  leaseSeconds: number,
+  maxAmountCents: number,
+): Promise<{ inserted: boolean; lines: PricedLine[] }> {
+  const { rows } = await db.query<{ product_id: string; quantity: number; price_cents: number | null; currency: string | null; inserted: boolean }>(
+    `WITH priced AS (
+       SELECT w.product_id, w.quantity, w.n, p.price_cents, p.currency
+         FROM unnest($6::text[], $7::int[]) WITH ORDINALITY AS w(product_id, quantity, n)
+         LEFT JOIN products p ON p.id = w.product_id
+     ), total AS (
+       SELECT bool_and(price_cents IS NOT NULL) AS known, count(DISTINCT currency) AS currencies,
+              sum(quantity::bigint * price_cents) AS amount, min(currency) AS currency
+         FROM priced
+     ), o AS (
        INSERT INTO orders (id, idempotency_key, request_hash, customer_id, payment_method_id, status,
                            amount_cents, currency, locked_until)
-       VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, now() + make_interval(secs => $8))
+       SELECT $1, $2, $3, $4, $5, 'pending', t.amount, t.currency, now() + make_interval(secs => $8)
+         FROM total t WHERE t.known AND t.currencies = 1 AND t.amount <= $9
        ON CONFLICT (idempotency_key) DO NOTHING
        RETURNING id
      ), items AS (
        INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)
-       SELECT o.id, x.product_id, x.quantity, x.unit_price_cents
-         FROM o, unnest($9::text[], $10::int[], $11::int[]) AS x(product_id, quantity, unit_price_cents)
+       SELECT o.id, p.product_id, p.quantity, p.price_cents FROM o, priced p
      )
-     SELECT id FROM o`,
+     SELECT p.product_id, p.quantity, p.price_cents, p.currency, EXISTS (SELECT 1 FROM o) AS inserted
+       FROM priced p ORDER BY p.n`,
     [
-      order.id,
-      order.idempotencyKey,
-      order.requestHash,
-      order.customerId,
-      order.paymentMethodId,
-      order.amountCents,
-      order.currency,
+      draft.id,
+      draft.idempotencyKey,
+      draft.requestHash,
+      draft.customerId,
+      draft.paymentMethodId,
+      draft.lines.map((l) => l.productId),
+      draft.lines.map((l) => l.quantity),
       leaseSeconds,
-      order.lines.map((l) => l.productId),
-      order.lines.map((l) => l.quantity),
-      order.lines.map((l) => l.unitPriceCents),
+      maxAmountCents,
     ],
   );
-  return rows.length === 1;
+  return {
+    inserted: rows[0]?.inserted ?? false,
+    lines: rows.map((r) => ({ productId: r.product_id, quantity: r.quantity, unitPriceCents: r.price_cents, currency: r.currency })),
+  };
 }
 
 export async function findOrder(db: Db, orderId: string): Promise<Order | null> {

@@ -196,6 +196,16 @@ describe('POST /orders', () => {
       expect(await countRows('orders')).toBe(0);
     });
 
+    test('422 amount_too_large when the total is above what a card payment may carry', async () => {
+      const jewel = await givenProduct({ priceCents: 50_000_000, stock: 10 });
+      const response = await postOrder(orderBody([{ productId: jewel.id, quantity: 2 }]));
+
+      expect(response.statusCode).toBe(422);
+      expect(response.body.error).toMatchObject({ code: 'amount_too_large', amountCents: 100_000_000, maxAmountCents: 99_999_999 });
+      expect(await countRows('orders')).toBe(0);
+      expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+    });
+
     test('413 payload_too_large for a body over 64 KB', async () => {
       const response = await postOrder({ ...orderBody([{ productId: 'sku_x', quantity: 1 }]), customerId: 'c'.repeat(70_000) });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { keys } from '../../lib/inventory/keys';
 import { release, reserve } from '../../lib/inventory/reservations';
-import { insertOrder } from '../../lib/orders/order-store';
+import { priceAndInsertOrder } from '../../lib/orders/order-store';
 import { settlePaid } from '../../lib/orders/payment-state';
 import { availableOf, givenProduct, holdOf, inventoryOf } from '../helpers/builders';
 import { db, redis, testDeps } from '../helpers/harness';
@@ -11,16 +11,13 @@ import { mockRefundsCreate } from '../helpers/stripe-mock';
 /** A pending order row, as create-order records it before the charge. */
 async function givenOrder(lines: { productId: string; quantity: number }[]): Promise<string> {
   const id = randomUUID();
-  await insertOrder(db(), {
-    id,
-    idempotencyKey: `key-${id}`,
-    requestHash: 'h',
-    customerId: 'cus_1',
-    paymentMethodId: 'pm_card_visa',
-    amountCents: 100,
-    currency: 'usd',
-    lines: lines.map((l) => ({ ...l, unitPriceCents: 100 })),
-  }, 60);
+  const { inserted } = await priceAndInsertOrder(
+    db(),
+    { id, idempotencyKey: `key-${id}`, requestHash: 'h', customerId: 'cus_1', paymentMethodId: 'pm_card_visa', lines },
+    60,
+    99_999_999,
+  );
+  expect(inserted).toBe(true);
   return id;
 }
 
@@ -88,8 +85,8 @@ describe('stock in three phases: reserve, confirm, release', () => {
   });
 
   test('the guarded decrement takes every line or none: one short line leaves every line untouched', async () => {
-    const plenty = await givenProduct({ stock: 10 });
-    const scarce = await givenProduct({ stock: 2 });
+    const plenty = await givenProduct({ stock: 10, priceCents: 100 });
+    const scarce = await givenProduct({ stock: 2, priceCents: 100 });
     const orderId = await givenOrder([{ productId: plenty.id, quantity: 4 }, { productId: scarce.id, quantity: 3 }]);
     stripeRefunds();
 
@@ -98,7 +95,7 @@ describe('stock in three phases: reserve, confirm, release', () => {
     expect(outcome).toEqual({ kind: 'out_of_stock', productId: scarce.id });
     expect(await inventoryOf(plenty.id)).toBe(10);
     expect(await inventoryOf(scarce.id)).toBe(2);
-    expect(mockRefundsCreate).toHaveBeenCalledWith(expect.objectContaining({ payment_intent: 'pi_guard', amount: 100 }), expect.anything());
+    expect(mockRefundsCreate).toHaveBeenCalledWith(expect.objectContaining({ payment_intent: 'pi_guard', amount: 700 }), expect.anything());
   });
 
   test('a hold lives RESERVATION_TTL_SECONDS (900 s by default) in Redis', async () => {

@@ -1,6 +1,7 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { IdempotencyInProgressError, IdempotencyKeyMismatchError } from '../errors';
 import { keys } from '../inventory/keys';
+import { batchFor } from '../inventory/scripts';
 
 /** A response as it is replayed: status and body. */
 export interface StoredResponse {
@@ -20,17 +21,6 @@ async function claimKey(redis: Redis, key: string, fingerprint: string, lockSeco
   const record: IdempotencyRecord = { state: 'in_progress', fingerprint };
   const previous = await redis.set(keys.idempotency(key), JSON.stringify(record), 'EX', lockSeconds, 'NX', 'GET');
   return previous === null ? null : (JSON.parse(previous) as IdempotencyRecord);
-}
-
-async function storeResponse(
-  redis: Redis,
-  key: string,
-  fingerprint: string,
-  response: StoredResponse,
-  ttlSeconds: number,
-): Promise<void> {
-  const record: IdempotencyRecord = { state: 'done', fingerprint, response };
-  await redis.set(keys.idempotency(key), JSON.stringify(record), 'EX', ttlSeconds);
 }
 
 /** Lets the key go without a stored result (503, rejected input): the next try runs again. */
@@ -53,7 +43,7 @@ export async function idempotent(
   key: string,
   fingerprint: string,
   ttl: { resultSeconds: number; lockSeconds: number },
-  work: () => Promise<IdempotentResult>,
+  work: (batch: ChainableCommander) => Promise<IdempotentResult>,
 ): Promise<IdempotentResult> {
   const previous = await claimKey(redis, key, fingerprint, ttl.lockSeconds);
   if (previous) {
@@ -61,13 +51,17 @@ export async function idempotent(
     if (previous.state === 'done') return { ...previous.response, replayed: true };
     throw new IdempotencyInProgressError(ttl.lockSeconds);
   }
+  // Redis work the request leaves for its end (dropping a hold) rides with its stored answer.
+  const batch = batchFor(redis);
   let result: IdempotentResult;
   try {
-    result = await work();
+    result = await work(batch);
   } catch (error) {
     await releaseKey(redis, key);
     throw error;
   }
-  await storeResponse(redis, key, fingerprint, { statusCode: result.statusCode, body: result.body }, ttl.resultSeconds);
+  const record: IdempotencyRecord = { state: 'done', fingerprint, response: { statusCode: result.statusCode, body: result.body } };
+  batch.set(keys.idempotency(key), JSON.stringify(record), 'EX', ttl.resultSeconds);
+  for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
   return result;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 
 /**
  * Lua run atomically by Redis: no other command runs between a script's first read and its last
@@ -101,13 +101,18 @@ return out
 `;
 
 
-interface InventoryCommands {
+export interface InventoryCommands {
   reserveStock(...args: (string | number)[]): Promise<string[]>;
   settleStock(...args: (string | number)[]): Promise<number>;
   availableStock(...args: (string | number)[]): Promise<(string | number | null)[]>;
 }
 
 const registered = new WeakSet<Redis>();
+
+/** A pipeline of this client that knows the scripts too. */
+export function batchFor(redis: Redis): ChainableCommander {
+  return commands(redis).pipeline();
+}
 
 /** The scripts as commands of this client (EVALSHA, falling back to EVAL after a Redis restart). */
 export function commands(redis: Redis): Redis & InventoryCommands {

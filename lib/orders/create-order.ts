@@ -17,7 +17,7 @@ import { reserve } from '../inventory/reservations';
 import { PaymentProviderError, type PaymentOutcome } from '../payments/payments';
 import { claimOrder, findOrderByKey, leavePending, priceAndInsertOrder, type Order, type PricedLine } from './order-store';
 import { orderView } from './order-view';
-import { settleFailed, settlePaid } from './payment-state';
+import { settleFailed, settlePaid, type SettleDeps } from './payment-state';
 
 export interface CreateOrderRequest {
   customerId: string;
@@ -32,7 +32,7 @@ const PROVIDER_RETRY_AFTER_SECONDS = 2;
 /** Stripe's largest amount for a card charge in most currencies (99,999,999 minor units). */
 const MAX_AMOUNT_CENTS = 99_999_999;
 
-type CreateDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
+type CreateDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'> & Pick<SettleDeps, 'redisBatch'>;
 
 /**
  * POST /orders. Phases, each with a recovery point a retry resumes from:
@@ -42,8 +42,8 @@ type CreateDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
 export function createOrder(deps: CreateDeps, idempotencyKey: string, request: CreateOrderRequest): Promise<CreateOrderResult> {
   const requestHash = fingerprint(request);
   const ttl = { resultSeconds: deps.config.idempotencyTtlSeconds, lockSeconds: deps.config.requestLockSeconds };
-  return idempotent(deps.redis, idempotencyKey, requestHash, ttl, () =>
-    placeOrResume(deps, idempotencyKey, requestHash, request),
+  return idempotent(deps.redis, idempotencyKey, requestHash, ttl, (batch) =>
+    placeOrResume({ ...deps, redisBatch: batch }, idempotencyKey, requestHash, request),
   );
 }
 

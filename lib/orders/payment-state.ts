@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ChainableCommander } from 'ioredis';
 import type { Deps } from '../deps';
 import type { Db } from '../db';
 import { release, settleHold, type LineQuantity } from '../inventory/reservations';
@@ -78,8 +79,11 @@ interface OrderPaidRow {
  * Payment succeeded: the order enters 'paid' and takes its stock once (the order_paid function: one
  * round trip, guarded, all lines or none); then its hold leaves Redis as its stock leaves the mirror.
  */
+/** `redisBatch`: queue the Redis step there instead of sending it now (see idempotent()). */
+export type SettleDeps = Pick<Deps, 'db' | 'redis' | 'payments'> & { redisBatch?: ChainableCommander };
+
 export async function settlePaid(
-  deps: Pick<Deps, 'db' | 'redis' | 'payments'>,
+  deps: SettleDeps,
   orderId: string,
   paymentIntentId: string,
   event?: PaymentEvent,
@@ -93,6 +97,7 @@ export async function settlePaid(
         deps.redis,
         orderId,
         lines.map((l) => ({ productId: l.productId, quantity: row.previous === 'paid' ? 0 : -l.quantity })),
+        deps.redisBatch,
       );
       return { kind: 'paid' };
     case 'out_of_stock':
@@ -105,7 +110,7 @@ export async function settlePaid(
 
 /** Payment failed (or never started): the order is 'failed'; stock it had taken is given back. */
 export async function settleFailed(
-  deps: Pick<Deps, 'db' | 'redis'>,
+  deps: Pick<SettleDeps, 'db' | 'redis' | 'redisBatch'>,
   orderId: string,
   fields: FailureFields & { failureCode: string },
   event?: PaymentEvent,
@@ -117,7 +122,8 @@ export async function settleFailed(
   });
   if (!row) return { kind: 'unchanged' };
   const givenBack = row.previous === 'paid' ? unrefunded(row.lines) : [];
-  await settleHold(deps.redis, orderId, row.lines.map((l) => ({ productId: l.productId, quantity: givenBack.find((g) => g.productId === l.productId)?.quantity ?? 0 })));
+  const deltas = row.lines.map((l) => ({ productId: l.productId, quantity: givenBack.find((g) => g.productId === l.productId)?.quantity ?? 0 }));
+  await settleHold(deps.redis, orderId, deltas, deps.redisBatch);
   return { kind: 'failed' };
 }
 

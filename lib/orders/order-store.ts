@@ -24,17 +24,6 @@ export interface Order {
   lines: OrderLine[];
 }
 
-export interface NewOrder {
-  id: string;
-  idempotencyKey: string;
-  requestHash: string;
-  customerId: string;
-  paymentMethodId: string;
-  amountCents: number;
-  currency: string;
-  lines: { productId: string; quantity: number; unitPriceCents: number }[];
-}
-
 const ORDER_COLUMNS = `o.id, o.idempotency_key, o.request_hash, o.customer_id, o.payment_method_id, o.status,
   o.amount_cents, o.currency, o.payment_intent_id, o.failure_code, o.decline_code, o.failure_product_id,
   (SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity,

@@ -34,16 +34,8 @@ interface RunResult {
   errors: Record<string, number>;
 }
 
-/** The service: the deployed bundle, round trips counted by wrapping the clients' prototypes. */
-const SERVICE_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-// Log lines are built (JSON.stringify, as in Lambda) but not shipped: a worker thread's stdout goes
-// through the main thread, which Lambda's own log shipping does not.
-process.stdout.write = () => true;
-const { performance } = require('node:perf_hooks');
-const pg = require(workerData.pgPath);
-const Redis = require(workerData.ioredisPath);
-const counts = { pg: 0, redis: 0 };
+/** Injected into both kinds of worker: counts round trips in `counts`. */
+const ROUND_TRIP_COUNTER = `
 // Round trips, counted at the sockets: a PostgreSQL round trip ends with a Sync ('S') or a simple
 // Query ('Q') message (one statement's Parse/Bind/Execute/Sync may be several writes); a Redis one
 // is one write (a command, a script call or a whole pipeline).
@@ -61,6 +53,19 @@ Socket.prototype.write = function (chunk, ...rest) {
   else if (this.remotePort === workerData.redisPort) counts.redis += 1;
   return write.call(this, chunk, ...rest);
 };
+`;
+
+/** The service: the deployed bundle, round trips counted by wrapping the clients' prototypes. */
+const SERVICE_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+// Log lines are built (JSON.stringify, as in Lambda) but not shipped: a worker thread's stdout goes
+// through the main thread, which Lambda's own log shipping does not.
+process.stdout.write = () => true;
+const { performance } = require('node:perf_hooks');
+const pg = require(workerData.pgPath);
+const Redis = require(workerData.ioredisPath);
+const counts = { pg: 0, redis: 0 };
+${ROUND_TRIP_COUNTER}
 const { handler } = require(workerData.bundle);
 const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 28000 };
 let n = 0;
@@ -104,23 +109,7 @@ const db = new pg.Client({ connectionString: workerData.databaseUrl });
 const redis = new Redis(workerData.redisUrl);
 redis.defineCommand('reserve', { lua: workerData.reserveLua });
 const counts = { pg: 0, redis: 0 };
-// Round trips, counted at the sockets: a PostgreSQL round trip ends with a Sync ('S') or a simple
-// Query ('Q') message (one statement's Parse/Bind/Execute/Sync may be several writes); a Redis one
-// is one write (a command, a script call or a whole pipeline).
-const { Socket } = require('node:net');
-const write = Socket.prototype.write;
-function pgRoundTrips(chunk) {
-  const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-  let n = 0, i = 0;
-  if (b.length >= 8 && b[0] === 0) return 0; // startup / SSL request: connection set-up
-  while (i + 5 <= b.length) { const t = b[i]; if (t === 0x53 || t === 0x51) n++; i += 1 + b.readInt32BE(i + 1); }
-  return n;
-}
-Socket.prototype.write = function (chunk, ...rest) {
-  if (this.remotePort === workerData.pgPort) counts.pg += pgRoundTrips(chunk);
-  else if (this.remotePort === workerData.redisPort) counts.redis += 1;
-  return write.call(this, chunk, ...rest);
-};
+${ROUND_TRIP_COUNTER}
 const q = (text, params) => db.query(text, params);
 function stripe(body) {
   return new Promise((resolve, reject) => {

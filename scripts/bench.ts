@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -16,17 +16,22 @@ import { build } from 'esbuild';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { testEnvironment } from '../lib/config';
+import { createPoolDb } from '../lib/db';
 import { RESERVE } from '../lib/inventory/scripts';
+import { loadStockMirror } from '../lib/inventory/stock';
 import { dropDatabase, ensureDatabase, freePort, redisAnswers, ROOT, run, stopChild, waitUntil } from './local-stack';
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 4);
-const WARMUP_SECONDS = 1;
+/** Orders each worker serves before the measured window (JIT-compiled code, open connections). */
+const WARMUP_ORDERS = Number(process.env.BENCH_WARMUP_ORDERS || 200);
 const CONCURRENCY = [1, 8, 32];
 const SPREAD_PRODUCTS = 1_000;
 const FUNCTIONS = ['create-order', 'refund', 'stripe-webhook', 'get-order'] as const;
 
 interface RunResult {
   orders: number;
+  /** CPU ms spent in the measured window, per process group (see cpuTimes). */
+  cpu: Record<string, number>;
   seconds: number;
   latencies: number[];
   pgTrips: number;
@@ -55,51 +60,64 @@ Socket.prototype.write = function (chunk, ...rest) {
 };
 `;
 
-/** The service: the deployed bundle, round trips counted by wrapping the clients' prototypes. */
-const SERVICE_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-// Log lines are built (JSON.stringify, as in Lambda) but not shipped: a worker thread's stdout goes
-// through the main thread, which Lambda's own log shipping does not.
-process.stdout.write = () => true;
-const { performance } = require('node:perf_hooks');
-const pg = require(workerData.pgPath);
-const Redis = require(workerData.ioredisPath);
-const counts = { pg: 0, redis: 0 };
-${ROUND_TRIP_COUNTER}
-const { handler } = require(workerData.bundle);
-const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 28000 };
-let n = 0;
-function event(productId) {
-  return { version: '2.0', routeKey: 'POST /orders', rawPath: '/orders', headers: { 'content-type': 'application/json', 'idempotency-key': workerData.prefix + '-' + (n++) },
-    body: JSON.stringify({ customerId: 'cus_bench', paymentMethodId: 'pm_card_visa', items: [{ productId, quantity: 1 }] }), isBase64Encoded: false,
-    requestContext: { http: { method: 'POST', path: '/orders' } } };
-}
-parentPort.on('message', async ({ until, measureFrom }) => {
-  const latencies = []; const errors = {}; let orders = 0; let p0 = 0, r0 = 0;
-  while (Date.now() < until) {
-    const productId = workerData.products[Math.floor(Math.random() * workerData.products.length)];
-    const measuring = Date.now() >= measureFrom;
-    if (measuring && orders === 0 && latencies.length === 0) { p0 = counts.pg; r0 = counts.redis; }
-    const t = performance.now();
-    const res = await handler(event(productId), context);
-    const ms = performance.now() - t;
-    if (!measuring) continue;
-    if (res.statusCode === 201) { orders++; latencies.push(ms); } else { errors[res.statusCode] = (errors[res.statusCode] || 0) + 1; }
+/**
+ * Both kinds of worker define `setUp()` and `order(productId)` (resolves with the HTTP status, 201
+ * when paid) and share this driver: warm up with a number of orders (a Lambda container serves
+ * thousands in its life: its code is JIT-compiled, its connections open), then run until `until`.
+ */
+const DRIVER = `
+const { parentPort } = require('node:worker_threads');
+const pick = () => workerData.products[Math.floor(Math.random() * workerData.products.length)];
+parentPort.on('message', async (message) => {
+  if (message.warmUp) {
+    await setUp();
+    for (let i = 0; i < message.warmUp; i++) await order(pick());
+    parentPort.postMessage('warm');
+    return;
+  }
+  const latencies = []; const errors = {}; let orders = 0;
+  const p0 = counts.pg, r0 = counts.redis;
+  while (Date.now() < message.until) {
+    const t = globalThis.performance.now();
+    let status;
+    try { status = await order(pick()); } catch (e) { status = e.message; }
+    if (status === 201) { orders++; latencies.push(globalThis.performance.now() - t); } else errors[status] = (errors[status] || 0) + 1;
   }
   parentPort.postMessage({ orders, latencies, pgTrips: counts.pg - p0, redisTrips: counts.redis - r0, errors });
 });
 parentPort.postMessage('ready');
 `;
 
+/** The service: the deployed bundle, round trips counted at the sockets. */
+const SERVICE_WORKER = `
+const { workerData } = require('node:worker_threads');
+// Log lines are built (JSON.stringify, as in Lambda) but not shipped: a worker thread's stdout goes
+// through the main thread, which Lambda's own log shipping does not.
+process.stdout.write = () => true;
+const counts = { pg: 0, redis: 0 };
+${ROUND_TRIP_COUNTER}
+const { handler } = require(workerData.bundle);
+const context = { awsRequestId: 'bench', getRemainingTimeInMillis: () => 28000 };
+let n = 0;
+async function setUp() {}
+async function order(productId) {
+  const res = await handler({ version: '2.0', routeKey: 'POST /orders', rawPath: '/orders',
+    headers: { 'content-type': 'application/json', 'idempotency-key': workerData.prefix + '-' + (n++) },
+    body: JSON.stringify({ customerId: 'cus_bench', paymentMethodId: 'pm_card_visa', items: [{ productId, quantity: 1 }] }), isBase64Encoded: false,
+    requestContext: { http: { method: 'POST', path: '/orders' } } }, context);
+  return res.statusCode;
+}
+${DRIVER}
+`;
+
 /**
  * The limit: what a correct paid order cannot avoid, each in the fewest round trips, no framework:
- * hold (one Lua call), order and items recorded (one statement), one bare keep-alive HTTP request to
- * the same Stripe double, stock taken with a guard and the order marked paid (one statement), hold
+ * hold (one Lua call), order and its item recorded (one statement), one bare keep-alive HTTP request
+ * to the same Stripe double, stock taken with a guard and the order marked paid (one statement), hold
  * cleared and result stored (one pipeline).
  */
 const LIMIT_WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { performance } = require('node:perf_hooks');
+const { workerData } = require('node:worker_threads');
 const { randomUUID } = require('node:crypto');
 const http = require('node:http');
 const pg = require(workerData.pgPath);
@@ -119,32 +137,19 @@ function stripe(body) {
     req.on('error', reject); req.end(body);
   });
 }
+async function setUp() { await db.connect(); }
 async function order(productId) {
   const id = randomUUID(), key = 'limit-' + id;
   const held = await redis.reserve(4, 'reservation:' + id, 'stock:' + productId, 'held:' + productId, 'holds:' + productId, 900, id, productId, 1);
   if (held[0] !== 'ok') throw new Error('hold: ' + held.join(' '));
-  await q("INSERT INTO orders (id, idempotency_key, request_hash, customer_id, payment_method_id, status, amount_cents, currency) SELECT $1, $2, 'h', 'cus_bench', 'pm_card_visa', 'pending', p.price_cents, p.currency FROM products p WHERE p.id = $3; " , [id, key, productId]).catch(() => {});
+  await q("WITH o AS (INSERT INTO orders (id, idempotency_key, request_hash, customer_id, payment_method_id, status, amount_cents, currency) SELECT $1, $2, 'h', 'cus_bench', 'pm_card_visa', 'pending', p.price_cents, p.currency FROM products p WHERE p.id = $3 RETURNING id, amount_cents) INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents) SELECT o.id, $3, 1, o.amount_cents FROM o", [id, key, productId]);
   const pi = await stripe('amount=1000&currency=usd&payment_method=pm_card_visa&confirm=true&metadata[order_id]=' + id);
   const r = await q("WITH t AS (UPDATE inventory SET quantity = quantity - 1 WHERE product_id = $2 AND quantity >= 1 RETURNING 1) UPDATE orders SET status = 'paid', payment_intent_id = $3 WHERE id = $1 AND EXISTS (SELECT 1 FROM t) RETURNING id", [id, productId, pi.id]);
   if (r.rowCount !== 1) throw new Error('stock');
   await redis.multi().hdel('reservation:' + id, productId).zrem('holds:' + productId, id + '|1').decrby('held:' + productId, 1).set('idempotency:' + key, '{"done":1}', 'EX', 86400).exec();
+  return 201;
 }
-parentPort.on('message', async ({ until, measureFrom }) => {
-  await db.connect();
-  const latencies = []; const errors = {}; let orders = 0; let p0 = 0, r0 = 0, started = false;
-  while (Date.now() < until) {
-    const productId = workerData.products[Math.floor(Math.random() * workerData.products.length)];
-    const measuring = Date.now() >= measureFrom;
-    if (measuring && !started) { started = true; p0 = counts.pg; r0 = counts.redis; }
-    const t = performance.now();
-    try { await order(productId); } catch (e) { errors[e.message] = (errors[e.message] || 0) + 1; continue; }
-    if (measuring) { orders++; latencies.push(performance.now() - t); }
-  }
-  const result = { orders, latencies, pgTrips: counts.pg - p0, redisTrips: counts.redis - r0, errors };
-  await db.end(); redis.disconnect(); agent.destroy();
-  parentPort.postMessage(result);
-});
-parentPort.postMessage('ready');
+${DRIVER}
 `;
 
 function percentile(sorted: number[], p: number): number {
@@ -152,16 +157,77 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-async function runWorkers(code: string, concurrency: number, data: Record<string, unknown>): Promise<RunResult> {
+/** Processes whose CPU time the benchmark accounts for, by group. */
+interface CpuGroups {
+  redisPid: number;
+  doublePid: number;
+}
+
+/**
+ * CPU ms used so far, per process: this one (all its worker threads), each PostgreSQL backend, our
+ * Redis and the Stripe double. Keyed `group:pid`, so a process that exits is left out of a delta.
+ */
+function cpuTimes(groups: CpuGroups): Record<string, number> {
+  // schedstat: nanoseconds on a CPU, exact (stat's tick counts miss the short bursts a backend runs in).
+  const onCpuMs = (pid: string) =>
+    readdirSync(`/proc/${pid}/task`).reduce((ms, tid) => ms + Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6, 0);
+  const procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      return [{ pid: Number(pid), comm, ppid, ms: () => onCpuMs(pid) }];
+    } catch {
+      return []; // gone meanwhile
+    }
+  });
+  const parent = new Map(procs.map((p) => [p.pid, p.ppid]));
+  const under = (pid: number, root: number): boolean => {
+    for (let p: number | undefined = pid; p; p = parent.get(p)) if (p === root) return true;
+    return false;
+  };
+  const out: Record<string, number> = {};
+  for (const p of procs) {
+    const group =
+      p.pid === process.pid ? 'workers' : p.comm === 'postgres' ? 'postgres' : p.pid === groups.redisPid ? 'redis' : under(p.pid, groups.doublePid) ? 'double' : undefined;
+    if (!group) continue;
+    try {
+      out[`${group}:${p.pid}`] = p.ms();
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU ms per group between two cpuTimes() readings. */
+function cpuSpent(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const spent: Record<string, number> = { workers: 0, postgres: 0, redis: 0, double: 0 };
+  for (const [key, ms] of Object.entries(after)) {
+    const group = key.slice(0, key.indexOf(':'));
+    spent[group] = (spent[group] ?? 0) + ms - (before[key] ?? 0);
+  }
+  return spent;
+}
+
+async function runWorkers(code: string, concurrency: number, data: Record<string, unknown>, groups: CpuGroups): Promise<RunResult> {
   const workers = Array.from({ length: concurrency }, (_, i) => new Worker(code, { eval: true, workerData: { ...data, prefix: `${randomUUID()}-${i}` } }));
-  await Promise.all(workers.map((w) => new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); })));
-  const measureFrom = Date.now() + WARMUP_SECONDS * 1000;
-  const until = measureFrom + SECONDS * 1000;
-  const results = await Promise.all(
-    workers.map((w) => new Promise<Omit<RunResult, 'seconds'>>((resolve, reject) => { w.once('message', resolve); w.once('error', reject); w.postMessage({ until, measureFrom }); })),
-  );
+  const answer = <T>(w: Worker, message?: unknown) =>
+    new Promise<T>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+      if (message) w.postMessage(message);
+    });
+  await Promise.all(workers.map((w) => answer(w)));
+  await Promise.all(workers.map((w) => answer(w, { warmUp: WARMUP_ORDERS })));
+  const before = cpuTimes(groups);
+  const until = Date.now() + SECONDS * 1000;
+  let after = before;
+  setTimeout(() => (after = cpuTimes(groups)), until - Date.now());
+  const results = await Promise.all(workers.map((w) => answer<Omit<RunResult, 'seconds' | 'cpu'>>(w, { until })));
   await Promise.all(workers.map((w) => w.terminate()));
-  const merged: RunResult = { orders: 0, seconds: SECONDS, latencies: [], pgTrips: 0, redisTrips: 0, errors: {} };
+  const cpu = cpuSpent(before, after);
+  const merged: RunResult = { orders: 0, cpu, seconds: SECONDS, latencies: [], pgTrips: 0, redisTrips: 0, errors: {} };
   for (const r of results) {
     merged.orders += r.orders;
     merged.latencies.push(...r.latencies);
@@ -246,6 +312,12 @@ async function main(): Promise<void> {
     const hot = ['sku_bench_hot'];
     await db.query(`INSERT INTO products (id, name, price_cents, currency) SELECT id, id, 1000, 'usd' FROM unnest($1::text[]) AS id`, [[...spread, ...hot]]);
     await db.query(`INSERT INTO inventory (product_id, quantity) SELECT id, 1000000000 FROM unnest($1::text[]) AS id`, [[...spread, ...hot]]);
+    // Both sides start with every stock mirror in Redis (the service would load a missing one itself).
+    const mirrorDb = createPoolDb(databaseUrl, 1);
+    const mirrorRedis = new Redis(redisUrl);
+    await loadStockMirror(mirrorDb, mirrorRedis, [...spread, ...hot]);
+    await mirrorDb.end();
+    mirrorRedis.disconnect();
 
     const dir = mkdtempSync(join(tmpdir(), 'bench-'));
     const bundles = await buildBundles(dir);
@@ -260,12 +332,14 @@ async function main(): Promise<void> {
       reserveLua: RESERVE,
     };
 
+    const groups = { redisPid: redisChild.pid ?? -1, doublePid: double.pid ?? -1 };
     const rows: string[][] = [];
+    const cpuRows: string[][] = [];
     const numbers: { catalogue: string; c: number; service: number; limit: number; p50: number; p99: number; limitP99: number }[] = [];
     for (const [catalogue, products] of [['1,000 products', spread], ['one hot product', hot]] as const) {
       for (const c of CONCURRENCY) {
-        const service = await runWorkers(SERVICE_WORKER, c, { ...common, bundle: bundles['create-order'], products });
-        const limit = await runWorkers(LIMIT_WORKER, c, { ...common, products });
+        const service = await runWorkers(SERVICE_WORKER, c, { ...common, bundle: bundles['create-order'], products }, groups);
+        const limit = await runWorkers(LIMIT_WORKER, c, { ...common, products }, groups);
         const s = service.orders / service.seconds;
         const l = limit.orders / limit.seconds;
         const sp = (p: number) => percentile(service.latencies, p);
@@ -284,6 +358,9 @@ async function main(): Promise<void> {
           (s / l).toFixed(2) + errors,
         ]);
         process.stdout.write(`${rows.at(-1)?.join(' | ')}\n`);
+        const perOrder = (r: RunResult) => ['workers', 'postgres', 'redis', 'double'].map((k) => ((r.cpu[k] ?? 0) / Math.max(1, r.orders)).toFixed(2));
+        const sum = (r: RunResult) => Object.values(r.cpu).reduce((a, b) => a + b, 0) / Math.max(1, r.orders);
+        cpuRows.push([catalogue, String(c), perOrder(service).join(' / '), sum(service).toFixed(2), perOrder(limit).join(' / '), sum(limit).toFixed(2)]);
       }
     }
 
@@ -296,6 +373,11 @@ async function main(): Promise<void> {
 
     const header = ['catalogue', 'C', 'service orders/s', 'service p50 / p95 / p99 ms', 'service PG + Redis trips/order', 'limit orders/s', 'limit p50 / p95 / p99 ms', 'limit PG + Redis trips/order', 'service / limit'];
     const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+    const cpuTable = [
+      ['catalogue', 'C', 'service CPU ms/order: workers / PostgreSQL / Redis / Stripe double', 'service total', 'limit CPU ms/order: workers / PostgreSQL / Redis / Stripe double', 'limit total'],
+      ['---', '---', '---', '---', '---', '---'],
+      ...cpuRows,
+    ].map((r) => `| ${r.join(' | ')} |`).join('\n');
     const coldTable = [['function', 'bundle (minified)', 'load ms', 'first request ms'], ['---', '---', '---', '---'], ...cold].map((r) => `| ${r.join(' | ')} |`).join('\n');
     const at = (cat: string, c: number) => numbers.find((n) => n.catalogue === cat && n.c === c);
     const targets = [
@@ -303,12 +385,14 @@ async function main(): Promise<void> {
       `- hot product at least 0.8x the spread catalogue: ${CONCURRENCY.map((c) => `C=${c}: ${((at('one hot product', c)?.service ?? 0) / (at('1,000 products', c)?.service ?? 1)).toFixed(2)}`).join('; ')}`,
       `- p99 at C=32 at most 4x its p50, and no worse than the limit's p99: ${numbers.filter((n) => n.c === 32).map((n) => `${n.catalogue}: p99/p50 ${(n.p99 / n.p50).toFixed(1)}, p99 ${n.p99.toFixed(1)} ms vs limit ${n.limitP99.toFixed(1)} ms`).join('; ')}`,
     ].join('\n');
-    const versions = await db.query<{ v: string }>('SHOW server_version');
-    const redisInfo = (await new Redis(redisUrl).info('server')).match(/redis_version:(\S+)/)?.[1];
-    const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${versions.rows[0]?.v}, Redis ${redisInfo}`;
+    const versions = await db.query<{ server_version: string }>('SHOW server_version');
+    const infoClient = new Redis(redisUrl);
+    const redisInfo = (await infoClient.info('server')).match(/redis_version:(\S+)/)?.[1];
+    infoClient.disconnect();
+    const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, PostgreSQL ${versions.rows[0]?.server_version}, Redis ${redisInfo}`;
     const doc = `# Benchmarks
 
-Command: \`npm run bench\` (${SECONDS} s measured after ${WARMUP_SECONDS} s warm-up per row; \`BENCH_SECONDS\` to change).
+Command: \`npm run bench\` (${SECONDS} s measured per row after each worker's ${WARMUP_ORDERS} warm-up orders; \`BENCH_SECONDS\`, \`BENCH_WARMUP_ORDERS\` to change).
 Machine: ${machine}. Date: ${new Date().toISOString()}.
 
 Create-order, paid path. C = concurrency = C Lambda containers (worker threads, each loading the
@@ -320,6 +404,12 @@ taken with a guard and order paid (one statement), hold cleared and result store
 Round trips are counted at the sockets (writes to PostgreSQL's and Redis's ports).
 
 ${table}
+
+Where the time goes: CPU per paid order, read from /proc/*/task/*/schedstat over the same window
+(the worker threads of this process; every PostgreSQL process; the Redis server; the Stripe double). With
+${cpus().length} cores, throughput at C >= 8 is what the cores can do divided by the total.
+
+${cpuTable}
 
 Targets:
 ${targets}

@@ -142,7 +142,7 @@ async function charge<T extends PaymentOutcome | null>(deps: CreateDeps, order: 
 async function settle(deps: CreateDeps, order: Order, outcome: PaymentOutcome): Promise<CreateOrderResult> {
   switch (outcome.kind) {
     case 'succeeded': {
-      const paid = await settlePaid(deps, order.id, outcome.paymentIntentId);
+      const paid = await settlePaid(deps, order.id, outcome.paymentIntentId, undefined, order.lines);
       if (paid.kind === 'out_of_stock') return rejected(new InsufficientInventoryError(order.id, paid.productId));
       return answer(201, order, 'paid', outcome.paymentIntentId);
     }

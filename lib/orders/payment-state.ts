@@ -75,19 +75,28 @@ interface OrderPaidRow {
   lines: LineQuantity[] | null;
 }
 
-/**
- * Payment succeeded: the order enters 'paid' and takes its stock once (the order_paid function: one
- * round trip, guarded, all lines or none); then its hold leaves Redis as its stock leaves the mirror.
- */
 /** `redisBatch`: queue the Redis step there instead of sending it now (see idempotent()). */
 export type SettleDeps = Pick<Deps, 'db' | 'redis' | 'payments'> & { redisBatch?: ChainableCommander };
 
+/**
+ * Payment succeeded: the order enters 'paid' and takes its stock once, guarded, all lines or none;
+ * then its hold leaves Redis as its stock leaves the mirror.
+ *
+ * `knownLines`: the caller that just placed the order knows its lines, and the order is usually still
+ * pending: one statement pays it (payPending). Any other case (a webhook, an order that moved meanwhile,
+ * stock that ran short) goes through the order_paid function, which reads the order and decides.
+ */
 export async function settlePaid(
   deps: SettleDeps,
   orderId: string,
   paymentIntentId: string,
   event?: PaymentEvent,
+  knownLines?: readonly LineQuantity[],
 ): Promise<PaidOutcome> {
+  if (knownLines && !event && (await payPending(deps.db, orderId, paymentIntentId, knownLines))) {
+    await settleHold(deps.redis, orderId, knownLines.map((l) => ({ productId: l.productId, quantity: -l.quantity })), deps.redisBatch);
+    return { kind: 'paid' };
+  }
   const { rows } = await deps.db.query<OrderPaidRow>('SELECT * FROM order_paid($1, $2, $3)', [orderId, paymentIntentId, event?.created ?? null]);
   const row = rows[0];
   const lines = row?.lines ?? [];
@@ -106,6 +115,46 @@ export async function settlePaid(
     default:
       return { kind: 'unchanged' };
   }
+}
+
+/**
+ * A pending order with these lines is paid: one statement locks the order row (then the stock rows,
+ * in product order, as order_paid does: the two never deadlock), checks every line against the stock
+ * it locked, and only if all have enough takes them and marks the order paid. It changes nothing and
+ * answers false when the order is no longer pending or a line lacks stock: order_paid sorts those out.
+ * A synchronous answer counts as an event of "now" (see toFailed).
+ */
+const PAY_PENDING = `
+  WITH o AS (
+    SELECT id FROM orders WHERE id = $1 AND status = 'pending' AND failure_code IS NULL FOR UPDATE
+  ), lines AS (
+    SELECT product_id, quantity FROM unnest($3::text[], $4::int[]) AS l(product_id, quantity)
+  ), stock AS (
+    SELECT inv.product_id FROM inventory inv JOIN lines l ON l.product_id = inv.product_id
+     WHERE EXISTS (SELECT 1 FROM o) AND inv.quantity >= l.quantity
+     ORDER BY inv.product_id FOR UPDATE OF inv
+  ), enough AS (
+    SELECT count(*) = cardinality($3::text[]) AS ok FROM stock
+  ), take AS (
+    UPDATE inventory inv SET quantity = inv.quantity - l.quantity FROM lines l, enough
+     WHERE inv.product_id = l.product_id AND enough.ok
+  ), paid AS (
+    UPDATE orders SET status = 'paid', payment_intent_id = COALESCE(payment_intent_id, $2),
+           last_event_created = GREATEST(last_event_created, extract(epoch FROM now())::bigint),
+           locked_until = NULL, updated_at = now()
+      FROM enough WHERE id = $1 AND enough.ok AND EXISTS (SELECT 1 FROM o)
+    RETURNING 1
+  )
+  SELECT EXISTS (SELECT 1 FROM paid) AS paid`;
+
+async function payPending(db: Db, orderId: string, paymentIntentId: string, lines: readonly LineQuantity[]): Promise<boolean> {
+  const { rows } = await db.query<{ paid: boolean }>(PAY_PENDING, [
+    orderId,
+    paymentIntentId,
+    lines.map((l) => l.productId),
+    lines.map((l) => l.quantity),
+  ]);
+  return rows[0]?.paid === true;
 }
 
 /** Payment failed (or never started): the order is 'failed'; stock it had taken is given back. */

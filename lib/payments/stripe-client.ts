@@ -13,6 +13,9 @@ export function createStripeClient(config: Config): Stripe {
   return new Stripe(stripeSecretKey(), {
     maxNetworkRetries: MAX_NETWORK_RETRIES,
     timeout: config.stripeTimeoutMs,
+    // No X-Stripe-Client-Telemetry header (the previous request's latency, sent to Stripe): less
+    // work on every call, and nothing about our traffic leaves with our requests.
+    telemetry: false,
     ...(base
       ? {
           protocol: base.protocol === 'http:' ? 'http' : 'https',

@@ -3,10 +3,12 @@ import { keys } from '../../lib/inventory/keys';
 import { release, reserve } from '../../lib/inventory/reservations';
 import { priceAndInsertOrder } from '../../lib/orders/order-store';
 import { settlePaid } from '../../lib/orders/payment-state';
-import { availableOf, givenProduct, holdOf, inventoryOf } from '../helpers/builders';
+import type Stripe from 'stripe';
+import { availableOf, givenProduct, holdOf, inventoryOf, orderRow } from '../helpers/builders';
 import { db, redis, testDeps } from '../helpers/harness';
 import { orderBody, postOrder, stripeAnswers, stripeRefunds } from '../helpers/orders';
-import { mockRefundsCreate } from '../helpers/stripe-mock';
+import { mockPaymentIntentsCreate, mockRefundsCreate } from '../helpers/stripe-mock';
+import { deliver, paymentEvent } from '../helpers/webhooks';
 
 /** A pending order row, as create-order records it before the charge. */
 async function givenOrder(lines: { productId: string; quantity: number }[]): Promise<string> {
@@ -96,6 +98,66 @@ describe('stock in three phases: reserve, confirm, release', () => {
     expect(await inventoryOf(plenty.id)).toBe(10);
     expect(await inventoryOf(scarce.id)).toBe(2);
     expect(mockRefundsCreate).toHaveBeenCalledWith(expect.objectContaining({ payment_intent: 'pi_guard', amount: 700 }), expect.anything());
+  });
+
+  describe('confirming a synchronous success (the order is still pending, its lines known: one statement)', () => {
+    test('stock sold elsewhere while the card was charged: the order fails out_of_stock_after_payment, no line is taken, one full refund', async () => {
+      // Prepare: the hold lives 1 s, and Stripe takes longer; meanwhile another order buys the scarce stock.
+      const plenty = await givenProduct({ stock: 10, priceCents: 100 });
+      const scarce = await givenProduct({ stock: 2, priceCents: 100 });
+      stripeAnswers('succeeded');
+      stripeRefunds();
+      const answerSucceeded = mockPaymentIntentsCreate.getMockImplementation() as (params: unknown) => Promise<unknown>;
+      let other: Awaited<ReturnType<typeof postOrder>> | undefined;
+      mockPaymentIntentsCreate.mockImplementationOnce(async (params: unknown) => {
+        await new Promise((r) => setTimeout(r, 1_300));
+        other = await postOrder(orderBody([{ productId: scarce.id, quantity: 2 }]));
+        return answerSucceeded(params);
+      });
+
+      // Act
+      const slow = await postOrder(orderBody([{ productId: plenty.id, quantity: 4 }, { productId: scarce.id, quantity: 2 }]), {
+        config: { reservationTtlSeconds: 1 },
+      });
+
+      // Assess
+      expect(other?.statusCode).toBe(201);
+      expect(slow.statusCode).toBe(409);
+      expect(slow.body.error).toMatchObject({ code: 'insufficient_inventory', productId: scarce.id });
+      const orderId = slow.body.error.orderId as string;
+      expect(await orderRow(orderId)).toMatchObject({ status: 'failed', failure_code: 'out_of_stock_after_payment', failure_product_id: scarce.id });
+      expect(await inventoryOf(plenty.id)).toBe(10);
+      expect(await inventoryOf(scarce.id)).toBe(0);
+      expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+      expect(mockRefundsCreate).toHaveBeenCalledWith(expect.objectContaining({ amount: 600 }), { idempotencyKey: expect.stringMatching(/^refund-/) });
+      expect(await holdOf(orderId)).toEqual({});
+      expect(await availableOf(plenty.id)).toBe(10);
+    });
+
+    test('a webhook that paid the order before the synchronous answer came back: the stock is taken once', async () => {
+      // Prepare: Stripe delivers payment_intent.succeeded before its API answer reaches us.
+      const product = await givenProduct({ stock: 5, priceCents: 700 });
+      stripeAnswers('succeeded');
+      const answerSucceeded = mockPaymentIntentsCreate.getMockImplementation() as (params: unknown) => Promise<Stripe.PaymentIntent>;
+      let delivered: Awaited<ReturnType<typeof deliver>> | undefined;
+      mockPaymentIntentsCreate.mockImplementationOnce(async (params: unknown) => {
+        const intent = await answerSucceeded(params);
+        const order = { id: intent.metadata.order_id as string, paymentIntentId: intent.id, amountCents: intent.amount, currency: intent.currency };
+        delivered = await deliver(paymentEvent('payment_intent.succeeded', order).payload);
+        return intent;
+      });
+
+      // Act
+      const response = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]));
+
+      // Assess
+      expect(delivered?.statusCode).toBe(200);
+      expect(response.statusCode).toBe(201);
+      expect(await orderRow(response.body.order.id)).toMatchObject({ status: 'paid', payment_intent_id: response.body.order.paymentIntentId });
+      expect(await inventoryOf(product.id)).toBe(3);
+      expect(await holdOf(response.body.order.id)).toEqual({});
+      expect(await availableOf(product.id)).toBe(3);
+    });
   });
 
   test('a hold lives RESERVATION_TTL_SECONDS (900 s by default) in Redis', async () => {

@@ -12,6 +12,11 @@ export interface Config {
   /** PostgreSQL connections per Lambda container: one request at a time needs one, two absorbs a stray. */
   dbPoolMax: number;
   /**
+   * Name each statement so PostgreSQL plans it once per connection. Turn off behind RDS Proxy (a
+   * named statement pins the client to one database connection, which defeats the proxy).
+   */
+  dbPreparedStatements: boolean;
+  /**
    * How long a request owns its idempotency key and its order. Longer than API Gateway lets a Lambda
    * run (29 s), so a live request never loses them; a crashed one's work can be resumed after it.
    */
@@ -30,6 +35,7 @@ const DEFAULTS = {
   RESERVATION_TTL_SECONDS: '900',
   IDEMPOTENCY_TTL_SECONDS: '86400',
   DB_POOL_MAX: '2',
+  DB_PREPARED_STATEMENTS: 'true',
   REQUEST_LOCK_SECONDS: '60',
   STRIPE_TIMEOUT_MS: '10000',
 } as const;
@@ -40,6 +46,11 @@ function positiveInt(name: string, raw: string, problems: string[]): number {
     problems.push(`${name} must be a positive integer (got "${raw}")`);
   }
   return value;
+}
+
+function bool(name: string, raw: string, problems: string[]): boolean {
+  if (raw !== 'true' && raw !== 'false') problems.push(`${name} must be true or false (got "${raw}")`);
+  return raw === 'true';
 }
 
 function url(name: string, raw: string, problems: string[]): URL | undefined {
@@ -61,6 +72,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reservationTtlSeconds: positiveInt('RESERVATION_TTL_SECONDS', get('RESERVATION_TTL_SECONDS'), problems),
     idempotencyTtlSeconds: positiveInt('IDEMPOTENCY_TTL_SECONDS', get('IDEMPOTENCY_TTL_SECONDS'), problems),
     dbPoolMax: positiveInt('DB_POOL_MAX', get('DB_POOL_MAX'), problems),
+    dbPreparedStatements: bool('DB_PREPARED_STATEMENTS', get('DB_PREPARED_STATEMENTS'), problems),
     requestLockSeconds: positiveInt('REQUEST_LOCK_SECONDS', get('REQUEST_LOCK_SECONDS'), problems),
     stripeTimeoutMs: positiveInt('STRIPE_TIMEOUT_MS', get('STRIPE_TIMEOUT_MS'), problems),
   };

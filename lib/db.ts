@@ -13,13 +13,17 @@ export interface Db {
 /**
  * Every statement text lib code sends is a constant, so each gets a name: PostgreSQL parses and
  * plans it once per connection instead of on every call (a third of the CPU a short statement
- * costs it). Bounded, in case a caller ever builds texts on the fly: those go unnamed.
+ * costs it). Bounded, in case a caller ever builds texts on the fly: those go unnamed. Off
+ * (`enabled` false) behind a pooler that cannot carry named statements, such as RDS Proxy.
  */
 class StatementNames {
   private static readonly MAX = 200;
   private readonly names = new Map<string, string>();
 
+  constructor(private readonly enabled: boolean) {}
+
   config(text: string, values: unknown[] | undefined): QueryConfig {
+    if (!this.enabled) return { text, values };
     let name = this.names.get(text);
     if (name === undefined && this.names.size < StatementNames.MAX) {
       name = `s${this.names.size}`;
@@ -43,9 +47,14 @@ class ClientDb implements Db {
 }
 
 export class PoolDb implements Db {
-  private readonly names = new StatementNames();
+  private readonly names: StatementNames;
 
-  constructor(readonly pool: Pool) {}
+  constructor(
+    readonly pool: Pool,
+    o: { preparedStatements?: boolean } = {},
+  ) {
+    this.names = new StatementNames(o.preparedStatements ?? true);
+  }
 
   query<R extends QueryResultRow>(text: string, params?: unknown[]) {
     return this.pool.query<R>(this.names.config(text, params));
@@ -71,7 +80,7 @@ export class PoolDb implements Db {
   }
 }
 
-export function createPoolDb(connectionString: string, max: number): PoolDb {
+export function createPoolDb(connectionString: string, max: number, o: { preparedStatements?: boolean } = {}): PoolDb {
   const pool = new Pool({
     connectionString,
     max,
@@ -81,7 +90,7 @@ export function createPoolDb(connectionString: string, max: number): PoolDb {
   });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', () => undefined);
-  return new PoolDb(pool);
+  return new PoolDb(pool, o);
 }
 
 /** True for errors that mean PostgreSQL is unreachable rather than that a statement is wrong. */

@@ -34,7 +34,7 @@ export function coreDeps(): CoreDeps {
     const cfg = config();
     core = {
       config: cfg,
-      db: createPoolDb(cfg.databaseUrl, cfg.dbPoolMax),
+      db: createPoolDb(cfg.databaseUrl, cfg.dbPoolMax, { preparedStatements: cfg.dbPreparedStatements }),
       redis: createRedis(cfg.redisUrl),
       log: jsonLogger(),
     };

@@ -24,7 +24,7 @@ import { dropDatabase, ensureDatabase, freePort, redisAnswers, ROOT, run, stopCh
 const SECONDS = Number(process.env.BENCH_SECONDS || 4);
 /** Orders each worker serves before the measured window (JIT-compiled code, open connections). */
 const WARMUP_ORDERS = Number(process.env.BENCH_WARMUP_ORDERS || 200);
-const CONCURRENCY = [1, 8, 32];
+const CONCURRENCY = (process.env.BENCH_CONCURRENCY || '1,8,32').split(',').map(Number);
 const SPREAD_PRODUCTS = 1_000;
 const FUNCTIONS = ['create-order', 'refund', 'stripe-webhook', 'get-order'] as const;
 

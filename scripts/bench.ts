@@ -222,9 +222,9 @@ async function runWorkers(code: string, concurrency: number, data: Record<string
   await Promise.all(workers.map((w) => answer(w, { warmUp: WARMUP_ORDERS })));
   const before = cpuTimes(groups);
   const until = Date.now() + SECONDS * 1000;
-  let after = before;
-  setTimeout(() => (after = cpuTimes(groups)), until - Date.now());
   const results = await Promise.all(workers.map((w) => answer<Omit<RunResult, 'seconds' | 'cpu'>>(w, { until })));
+  // Read before the workers go: their connections close with them, and so do their backends.
+  const after = cpuTimes(groups);
   await Promise.all(workers.map((w) => w.terminate()));
   const cpu = cpuSpent(before, after);
   const merged: RunResult = { orders: 0, cpu, seconds: SECONDS, latencies: [], pgTrips: 0, redisTrips: 0, errors: {} };

@@ -10,9 +10,14 @@ import type { LineQuantity } from './reservations';
 const STOCK_MIRROR_TTL_SECONDS = 3600;
 
 /**
- * Copies inventory.quantity into Redis for the reserve script. The rows are read FOR SHARE and the
- * mirror written before that lock is released, so the copy is never older than a commit that came
- * before it; changes committed after it move the mirror themselves (settleHold).
+ * Copies inventory.quantity into Redis for the reserve script, where no mirror is. The rows are read
+ * FOR SHARE and the mirror written before that lock is released, so the copy is never older than a
+ * commit that came before it; changes committed after it move the mirror themselves (settleHold).
+ *
+ * Only where none is (SET NX): containers that found the mirror missing at the same moment load it
+ * at once, and a late one would otherwise overwrite a mirror that settles already keep right with a
+ * figure read between an order's commit and its settle, which that settle then takes again (the
+ * stress test caught exactly this: 4 paid of 5).
  */
 export async function loadStockMirror(db: Db, redis: Redis, productIds: readonly string[]): Promise<void> {
   await db.transaction(async (tx) => {
@@ -24,7 +29,7 @@ export async function loadStockMirror(db: Db, redis: Redis, productIds: readonly
     const pipeline = redis.pipeline();
     // A product without an inventory row has no stock: mirror it as 0 rather than never loading it.
     for (const productId of productIds) {
-      pipeline.set(keys.stock(productId), quantities.get(productId) ?? 0, 'EX', STOCK_MIRROR_TTL_SECONDS);
+      pipeline.set(keys.stock(productId), quantities.get(productId) ?? 0, 'EX', STOCK_MIRROR_TTL_SECONDS, 'NX');
     }
     await pipeline.exec();
   });

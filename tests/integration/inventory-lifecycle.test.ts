@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { keys } from '../../lib/inventory/keys';
 import { release, reserve } from '../../lib/inventory/reservations';
+import { batchFor } from '../../lib/inventory/scripts';
+import { loadStockMirror } from '../../lib/inventory/stock';
 import { priceAndInsertOrder } from '../../lib/orders/order-store';
 import { settlePaid } from '../../lib/orders/payment-state';
 import type Stripe from 'stripe';
@@ -98,6 +100,28 @@ describe('stock in three phases: reserve, confirm, release', () => {
     expect(await inventoryOf(plenty.id)).toBe(10);
     expect(await inventoryOf(scarce.id)).toBe(2);
     expect(mockRefundsCreate).toHaveBeenCalledWith(expect.objectContaining({ payment_intent: 'pi_guard', amount: 700 }), expect.anything());
+  });
+
+  test('a container that found the mirror missing and loads it late, between a paid order\'s commit and its settle, leaves it right', async () => {
+    // Prepare: container A loads the mirror (5) and holds 1; its order is paid in PostgreSQL, its
+    // Redis step (drop the hold, take the unit from the mirror) not sent yet.
+    const product = await givenProduct({ stock: 5 });
+    const orderId = await givenOrder([{ productId: product.id, quantity: 1 }]);
+    expect(await reserve(redis(), db(), orderId, [{ productId: product.id, quantity: 1 }], TTL)).toEqual({ ok: true });
+    const pendingSettle = batchFor(redis());
+    expect(await settlePaid({ ...testDeps(), redisBatch: pendingSettle }, orderId, 'pi_window', undefined, [{ productId: product.id, quantity: 1 }])).toEqual({
+      kind: 'paid',
+    });
+    expect(await inventoryOf(product.id)).toBe(4);
+
+    // Act: container B, which had found the mirror missing, loads it now; then A's Redis step lands.
+    await loadStockMirror(db(), redis(), [product.id]);
+    await pendingSettle.exec();
+
+    // Assess: the mirror is the stock on hand, nothing held, all 4 can still be sold.
+    expect(await redis().get(keys.stock(product.id))).toBe('4');
+    expect(await holdOf(orderId)).toEqual({});
+    expect(await availableOf(product.id)).toBe(4);
   });
 
   describe('confirming a synchronous success (the order is still pending, its lines known: one statement)', () => {

@@ -95,7 +95,18 @@ export function createPoolDb(connectionString: string, max: number, o: { prepare
 
 /** True for errors that mean PostgreSQL is unreachable rather than that a statement is wrong. */
 export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return false;
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006'].includes(code);
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006'].includes(code);
+  }
+  // node-postgres raises these without a code when the server goes away mid-query (seen in the
+  // PostgreSQL restart fault test) or a pool cannot hand out a connection.
+  return typeof message === 'string' && PG_CONNECTION_LOST.some((text) => message.startsWith(text));
 }
+
+const PG_CONNECTION_LOST = [
+  'Connection terminated',
+  'Client has encountered a connection error and is not queryable',
+  'Client was closed and is not queryable',
+  'timeout exceeded when trying to connect',
+];

@@ -22,12 +22,7 @@ export async function reserve(
   lines: readonly LineQuantity[],
   ttlSeconds: number,
 ): Promise<ReserveResult> {
-  const keyList = [keys.reservation(orderId)];
-  const args: (string | number)[] = [ttlSeconds, orderId];
-  for (const { productId, quantity } of lines) {
-    keyList.push(keys.stock(productId), keys.held(productId), keys.holds(productId));
-    args.push(productId, quantity);
-  }
+  const { keyList, args } = holdArguments(orderId, lines, ttlSeconds);
   // The second pass can only see 'missing' again if Redis lost the mirror in between: give up then.
   for (let attempt = 0; attempt < 2; attempt += 1) {
     const [outcome, ...rest] = await commands(redis).reserveStock(keyList.length, ...keyList, ...args);
@@ -36,6 +31,55 @@ export async function reserve(
     await loadStockMirror(db, redis, rest);
   }
   throw new Error(`stock mirror for order ${orderId} could not be loaded`);
+}
+
+function holdArguments(orderId: string, lines: readonly LineQuantity[], ttlSeconds: number) {
+  const keyList = [keys.reservation(orderId)];
+  const args: (string | number)[] = [ttlSeconds, orderId];
+  for (const { productId, quantity } of lines) {
+    keyList.push(keys.stock(productId), keys.held(productId), keys.holds(productId));
+    args.push(productId, quantity);
+  }
+  return { keyList, args };
+}
+
+/** What the first hold of a new order came to (see claimAndReserve). */
+export type FirstHold = { kind: 'held' } | { kind: 'short'; productId: string } | { kind: 'not_loaded' };
+
+/**
+ * Takes a request's idempotency key (`record` for `lockSeconds`, SET NX GET) and, when it was free,
+ * holds the new order's stock: one round trip for both. `previous` is what held the key (nothing
+ * is held then). A stock mirror that is not loaded is not loaded here: nothing is held, and the
+ * caller holds with reserve() once the order is recorded, so a request for a product that does
+ * not exist leaves nothing in Redis.
+ */
+export async function claimAndReserve(
+  redis: Redis,
+  idempotencyKey: string,
+  record: string,
+  lockSeconds: number,
+  hold: { orderId: string; lines: readonly LineQuantity[]; ttlSeconds: number },
+): Promise<{ previous: string | null; hold: FirstHold }> {
+  const { keyList, args } = holdArguments(hold.orderId, hold.lines, hold.ttlSeconds);
+  const [outcome, first] = await commands(redis).claimAndReserveStock(
+    keyList.length + 1,
+    keys.idempotency(idempotencyKey),
+    ...keyList,
+    record,
+    lockSeconds,
+    ...args,
+  );
+  switch (outcome) {
+    case 'claimed':
+      return { previous: first as string, hold: { kind: 'not_loaded' } };
+    case 'ok':
+    case 'held':
+      return { previous: null, hold: { kind: 'held' } };
+    case 'short':
+      return { previous: null, hold: { kind: 'short', productId: first as string } };
+    default:
+      return { previous: null, hold: { kind: 'not_loaded' } };
+  }
 }
 
 /**

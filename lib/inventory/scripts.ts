@@ -25,46 +25,66 @@ end
 `;
 
 /**
+ * Holds every item of an order or none. Its keys start after the first `k` KEYS and its arguments
+ * after the first `a` ARGV, so a script can do something of its own first (CLAIM_AND_RESERVE).
  * KEYS: reservation, then per item: stock, held, holds.  ARGV: ttlSeconds, orderId, then per item:
- * productId, quantity. Holds every item or none.
+ * productId, quantity.
  * Returns {'ok'} | {'held'} (this order already holds its stock) | {'short', productId} |
  * {'missing', productId...} (stock mirror not loaded: load it and call again).
  */
-export const RESERVE = `${PRELUDE}
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'held'} end
-local ttl = tonumber(ARGV[1])
-local orderId = ARGV[2]
-local n = (#KEYS - 1) / 3
-local missing = {}
-for i = 1, n do
-  local stockKey, heldKey, holdsKey = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
-  purge(heldKey, holdsKey)
-  local stock = redis.call('GET', stockKey)
-  if not stock then
-    missing[#missing + 1] = ARGV[2 * i + 1]
-  elseif tonumber(stock) - tonumber(redis.call('GET', heldKey) or '0') < tonumber(ARGV[2 * i + 2]) then
-    return {'short', ARGV[2 * i + 1]}
+const HOLD = `
+local function hold(k, a)
+  if redis.call('EXISTS', KEYS[k + 1]) == 1 then return {'held'} end
+  local ttl = tonumber(ARGV[a + 1])
+  local orderId = ARGV[a + 2]
+  local n = (#KEYS - k - 1) / 3
+  local missing = {}
+  for i = 1, n do
+    local stockKey, heldKey, holdsKey = KEYS[k + 3 * i - 1], KEYS[k + 3 * i], KEYS[k + 3 * i + 1]
+    purge(heldKey, holdsKey)
+    local stock = redis.call('GET', stockKey)
+    if not stock then
+      missing[#missing + 1] = ARGV[a + 2 * i + 1]
+    elseif tonumber(stock) - tonumber(redis.call('GET', heldKey) or '0') < tonumber(ARGV[a + 2 * i + 2]) then
+      return {'short', ARGV[a + 2 * i + 1]}
+    end
   end
-end
-if #missing > 0 then
-  table.insert(missing, 1, 'missing')
-  return missing
-end
-local expiresAt = now + ttl * 1000
-for i = 1, n do
-  local heldKey, holdsKey = KEYS[3 * i], KEYS[3 * i + 1]
-  local productId, quantity = ARGV[2 * i + 1], ARGV[2 * i + 2]
-  redis.call('ZADD', holdsKey, expiresAt, orderId .. '|' .. quantity)
-  redis.call('INCRBY', heldKey, quantity)
-  -- Both live at least as long as the newest hold in them; when they expire, every hold has.
-  if redis.call('PTTL', holdsKey) < ttl * 1000 then
-    redis.call('PEXPIRE', holdsKey, ttl * 1000)
-    redis.call('PEXPIRE', heldKey, ttl * 1000)
+  if #missing > 0 then
+    table.insert(missing, 1, 'missing')
+    return missing
   end
-  redis.call('HSET', KEYS[1], productId, quantity)
+  local expiresAt = now + ttl * 1000
+  for i = 1, n do
+    local heldKey, holdsKey = KEYS[k + 3 * i], KEYS[k + 3 * i + 1]
+    local productId, quantity = ARGV[a + 2 * i + 1], ARGV[a + 2 * i + 2]
+    redis.call('ZADD', holdsKey, expiresAt, orderId .. '|' .. quantity)
+    redis.call('INCRBY', heldKey, quantity)
+    -- Both live at least as long as the newest hold in them; when they expire, every hold has.
+    if redis.call('PTTL', holdsKey) < ttl * 1000 then
+      redis.call('PEXPIRE', holdsKey, ttl * 1000)
+      redis.call('PEXPIRE', heldKey, ttl * 1000)
+    end
+    redis.call('HSET', KEYS[k + 1], productId, quantity)
+  end
+  redis.call('EXPIRE', KEYS[k + 1], ttl)
+  return {'ok'}
 end
-redis.call('EXPIRE', KEYS[1], ttl)
-return {'ok'}
+`;
+
+/** The hold alone (see HOLD). */
+export const RESERVE = `${PRELUDE}${HOLD}
+return hold(0, 0)
+`;
+
+/**
+ * A request's idempotency key taken and its order's stock held, in one round trip. KEYS: the
+ * idempotency key, then HOLD's. ARGV: the in-progress record, its lifetime in seconds, then HOLD's.
+ * Returns {'claimed', previous record} (the key was taken: nothing held), else what HOLD returns.
+ */
+export const CLAIM_AND_RESERVE = `${PRELUDE}${HOLD}
+local previous = redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX', 'GET')
+if previous then return {'claimed', previous} end
+return hold(1, 2)
 `;
 
 /**
@@ -81,7 +101,8 @@ for i = 1, (#KEYS - 1) / 3 do
   purge(heldKey, holdsKey)
   local quantity = redis.call('HGET', KEYS[1], ARGV[2 * i])
   if quantity and redis.call('ZREM', holdsKey, orderId .. '|' .. quantity) == 1 then
-    redis.call('DECRBY', heldKey, quantity)
+    -- Nothing held any more: no key left behind (a refused request leaves Redis as it found it).
+    if redis.call('DECRBY', heldKey, quantity) <= 0 then redis.call('DEL', heldKey) end
   end
   local delta = tonumber(ARGV[2 * i + 1])
   if delta ~= 0 and redis.call('EXISTS', stockKey) == 1 then redis.call('INCRBY', stockKey, delta) end
@@ -103,6 +124,7 @@ return out
 
 export interface InventoryCommands {
   reserveStock(...args: (string | number)[]): Promise<string[]>;
+  claimAndReserveStock(...args: (string | number)[]): Promise<string[]>;
   settleStock(...args: (string | number)[]): Promise<number>;
   availableStock(...args: (string | number)[]): Promise<(string | number | null)[]>;
 }
@@ -118,6 +140,7 @@ export function batchFor(redis: Redis): ChainableCommander {
 export function commands(redis: Redis): Redis & InventoryCommands {
   if (!registered.has(redis)) {
     redis.defineCommand('reserveStock', { lua: RESERVE });
+    redis.defineCommand('claimAndReserveStock', { lua: CLAIM_AND_RESERVE });
     redis.defineCommand('settleStock', { lua: SETTLE });
     redis.defineCommand('availableStock', { lua: AVAILABLE });
     registered.add(redis);

@@ -13,7 +13,7 @@ import {
 import { errorBody } from '../http';
 import { fingerprint } from '../idempotency/fingerprint';
 import { idempotent, type IdempotentResult, type StoredResponse } from '../idempotency/store';
-import { reserve } from '../inventory/reservations';
+import { claimAndReserve, release, reserve, type FirstHold, type ReserveResult } from '../inventory/reservations';
 import { PaymentProviderError, type PaymentOutcome } from '../payments/payments';
 import { claimOrder, findOrderByKey, leavePending, priceAndInsertOrder, type Order, type PricedLine } from './order-store';
 import { orderView } from './order-view';
@@ -36,39 +36,70 @@ type CreateDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'> & Pick<Sett
 
 /**
  * POST /orders. Phases, each with a recovery point a retry resumes from:
- * order recorded (pending) -> stock held (Redis) -> card charged (Stripe, idempotency key from the
- * order id) -> stock taken and order paid (one transaction) -> hold dropped, result stored.
+ * key taken and stock held (Redis, one script) -> order recorded (pending) -> card charged (Stripe,
+ * idempotency key from the order id) -> stock taken and order paid (one statement) -> hold dropped,
+ * result stored (one pipeline). The hold comes first because the script that takes the key can take
+ * it too; whatever stops the request before its order is recorded gives the hold back at once.
  */
 export function createOrder(deps: CreateDeps, idempotencyKey: string, request: CreateOrderRequest): Promise<CreateOrderResult> {
   const requestHash = fingerprint(request);
   const ttl = { resultSeconds: deps.config.idempotencyTtlSeconds, lockSeconds: deps.config.requestLockSeconds };
-  return idempotent(deps.redis, idempotencyKey, requestHash, ttl, (batch) =>
-    placeOrResume({ ...deps, redisBatch: batch }, idempotencyKey, requestHash, request),
+  const orderId = randomUUID();
+  const hold = { orderId, lines: request.items, ttlSeconds: deps.config.reservationTtlSeconds };
+  return idempotent(
+    deps.redis,
+    idempotencyKey,
+    requestHash,
+    ttl,
+    (batch, firstHold: FirstHold) => placeOrResume({ ...deps, redisBatch: batch }, { id: orderId, idempotencyKey, requestHash, request }, firstHold),
+    async (record, lockSeconds) => {
+      const taken = await claimAndReserve(deps.redis, idempotencyKey, record, lockSeconds, hold);
+      return { previous: taken.previous, claimed: taken.hold };
+    },
   );
 }
 
-async function placeOrResume(deps: CreateDeps, idempotencyKey: string, requestHash: string, request: CreateOrderRequest): Promise<CreateOrderResult> {
-  const draft = { id: randomUUID(), idempotencyKey, requestHash, customerId: request.customerId, paymentMethodId: request.paymentMethodId, lines: request.items };
-  const { inserted, lines } = await priceAndInsertOrder(deps.db, draft, deps.config.requestLockSeconds, MAX_AMOUNT_CENTS);
-  const priced = checkPrices(lines);
+async function placeOrResume(
+  deps: CreateDeps,
+  o: { id: string; idempotencyKey: string; requestHash: string; request: CreateOrderRequest },
+  firstHold: FirstHold,
+): Promise<CreateOrderResult> {
+  const { request } = o;
+  const draft = { id: o.id, idempotencyKey: o.idempotencyKey, requestHash: o.requestHash, customerId: request.customerId, paymentMethodId: request.paymentMethodId, lines: request.items };
+  const letGo = () => (firstHold.kind === 'held' ? release(deps.redis, draft.id, request.items.map((l) => l.productId)) : Promise.resolve());
+  let recorded: { inserted: boolean; priced: ReturnType<typeof checkPrices> };
+  try {
+    const { inserted, lines } = await priceAndInsertOrder(deps.db, draft, deps.config.requestLockSeconds, MAX_AMOUNT_CENTS);
+    recorded = { inserted, priced: checkPrices(lines) };
+    // The key already has an order (Redis lost the stored answer, or an earlier attempt died midway):
+    // that order is the one to answer for, and this attempt's hold is not needed.
+    if (!inserted) await letGo();
+  } catch (error) {
+    await letGo().catch(() => undefined); // what stopped us may be Redis itself: the hold's TTL frees it then
+    throw error;
+  }
+  const { inserted, priced } = recorded;
   if (inserted) {
-    return place(deps, {
-      ...draft,
-      status: 'pending',
-      amountCents: priced.amountCents,
-      currency: priced.currency,
-      paymentIntentId: null,
-      failureCode: null,
-      declineCode: null,
-      failureProductId: null,
-      lines: priced.lines.map((l) => ({ ...l, refundedQuantity: 0 })),
-    });
+    return place(
+      deps,
+      {
+        ...draft,
+        status: 'pending',
+        amountCents: priced.amountCents,
+        currency: priced.currency,
+        paymentIntentId: null,
+        failureCode: null,
+        declineCode: null,
+        failureProductId: null,
+        lines: priced.lines.map((l) => ({ ...l, refundedQuantity: 0 })),
+      },
+      firstHold,
+    );
   }
 
-  // The key already has an order: Redis lost the stored result, or an earlier attempt died midway.
-  const existing = await findOrderByKey(deps.db, idempotencyKey);
+  const existing = await findOrderByKey(deps.db, o.idempotencyKey);
   if (!existing) throw new Error(`order for idempotency key vanished`);
-  if (existing.requestHash !== requestHash) throw new IdempotencyKeyMismatchError();
+  if (existing.requestHash !== o.requestHash) throw new IdempotencyKeyMismatchError();
   if (existing.status !== 'pending') return { ...answerFor(existing), replayed: true };
   if (!(await claimOrder(deps.db, existing.id, deps.config.requestLockSeconds))) {
     throw new IdempotencyInProgressError(deps.config.requestLockSeconds);
@@ -102,9 +133,17 @@ export class AmountTooLargeError extends DomainError {
   }
 }
 
-/** A new order: hold the stock, then charge. */
-async function place(deps: CreateDeps, order: Order): Promise<CreateOrderResult> {
-  const held = await reserve(deps.redis, deps.db, order.id, order.lines, deps.config.reservationTtlSeconds);
+/**
+ * A recorded order: hold its stock unless the key's script already did (a mirror that was not
+ * loaded is loaded by reserve()), then charge.
+ */
+async function place(deps: CreateDeps, order: Order, firstHold: FirstHold = { kind: 'not_loaded' }): Promise<CreateOrderResult> {
+  const held: ReserveResult =
+    firstHold.kind === 'held'
+      ? { ok: true }
+      : firstHold.kind === 'short'
+        ? { ok: false, productId: firstHold.productId }
+        : await reserve(deps.redis, deps.db, order.id, order.lines, deps.config.reservationTtlSeconds);
   if (!held.ok) {
     await settleFailed(deps, order.id, {
       failureCode: 'insufficient_inventory',

@@ -1,6 +1,7 @@
 import { keys } from '../../lib/inventory/keys';
 import { availableOf, countRows, givenProduct, holdOf, idempotencyRecord, inventoryOf, orderRow } from '../helpers/builders';
-import { redis } from '../helpers/harness';
+import { loadStockMirror } from '../../lib/inventory/stock';
+import { db, redis } from '../helpers/harness';
 import { expectedPaymentIntent, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
 import { cardDeclinedError, paymentIntent } from '../helpers/stripe-fixtures';
 import { mockPaymentIntentsCreate } from '../helpers/stripe-mock';
@@ -186,23 +187,32 @@ describe('POST /orders', () => {
       expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
     });
 
-    test('422 mixed_currency when items are priced in different currencies', async () => {
-      const usd = await givenProduct({ currency: 'usd' });
-      const eur = await givenProduct({ currency: 'eur' });
-      const response = await postOrder(orderBody([{ productId: usd.id, quantity: 1 }, { productId: eur.id, quantity: 1 }]));
+    // Products that have been ordered before have their stock mirror in Redis, so the script that takes
+    // the key holds their stock at once: a refusal must give that hold back and leave only the mirrors.
+    test('422 mixed_currency when items are priced in different currencies, holding nothing', async () => {
+      const usd = await givenProduct({ currency: 'usd', stock: 3 });
+      const eur = await givenProduct({ currency: 'eur', stock: 3 });
+      await loadStockMirror(db(), redis(), [usd.id, eur.id]);
+      const response = await postOrder(orderBody([{ productId: usd.id, quantity: 1 }, { productId: eur.id, quantity: 1 }]), { idempotencyKey: 'key-mixed' });
 
       expect(response.statusCode).toBe(422);
       expect(response.body.error.code).toBe('mixed_currency');
       expect(await countRows('orders')).toBe(0);
+      expect((await redis().keys('*')).sort()).toEqual([keys.stock(usd.id), keys.stock(eur.id)].sort());
+      expect(await availableOf(usd.id)).toBe(3);
+      expect(await availableOf(eur.id)).toBe(3);
     });
 
-    test('422 amount_too_large when the total is above what a card payment may carry', async () => {
+    test('422 amount_too_large when the total is above what a card payment may carry, holding nothing', async () => {
       const jewel = await givenProduct({ priceCents: 50_000_000, stock: 10 });
+      await loadStockMirror(db(), redis(), [jewel.id]);
       const response = await postOrder(orderBody([{ productId: jewel.id, quantity: 2 }]));
 
       expect(response.statusCode).toBe(422);
       expect(response.body.error).toMatchObject({ code: 'amount_too_large', amountCents: 100_000_000, maxAmountCents: 99_999_999 });
       expect(await countRows('orders')).toBe(0);
+      expect(await redis().keys('*')).toEqual([keys.stock(jewel.id)]);
+      expect(await availableOf(jewel.id)).toBe(10);
       expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
     });
 

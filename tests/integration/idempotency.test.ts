@@ -1,5 +1,5 @@
 import { keys } from '../../lib/inventory/keys';
-import { countRows, givenProduct, inventoryOf, orderRow } from '../helpers/builders';
+import { availableOf, countRows, givenProduct, inventoryOf, orderRow } from '../helpers/builders';
 import { redis } from '../helpers/harness';
 import { orderBody, postOrder, stripeAnswers } from '../helpers/orders';
 import { cardDeclinedError, paymentIntent } from '../helpers/stripe-fixtures';
@@ -72,6 +72,27 @@ describe('POST /orders with an Idempotency-Key already used', () => {
     expect(await countRows('orders')).toBe(1);
     expect(await inventoryOf(product.id)).toBe(4);
     expect(await redis().exists(keys.idempotency('durable-key'))).toBe(1);
+  });
+
+  test('after only the stored answer expired, a replay holds nothing for long: the order is found in PostgreSQL, its stock untouched', async () => {
+    // Prepare: the product's stock mirror is still in Redis, so the replay's key script holds stock at once.
+    const product = await givenProduct({ priceCents: 700, stock: 5 });
+    stripeAnswers('succeeded');
+    const body = orderBody([{ productId: product.id, quantity: 2 }]);
+    const first = await postOrder(body, { idempotencyKey: 'expired-answer' });
+    await redis().del(keys.idempotency('expired-answer'));
+
+    // Act
+    const replay = await postOrder(body, { idempotencyKey: 'expired-answer' });
+
+    // Assess
+    expect(replay.statusCode).toBe(201);
+    expect(replay.body).toEqual(first.body);
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
+    expect(await countRows('orders')).toBe(1);
+    expect(await inventoryOf(product.id)).toBe(3);
+    expect(await availableOf(product.id)).toBe(3);
+    expect(await redis().keys('reservation:*')).toEqual([]);
   });
 
   test('after FLUSHDB another body under a used key is still refused with 422', async () => {

@@ -1,6 +1,10 @@
 import { keys } from '../../lib/inventory/keys';
 import { availableOf, countRows, givenProduct, holdOf, inventoryOf, orderRow } from '../helpers/builders';
-import { db, redis } from '../helpers/harness';
+import { createOrderHandler } from '../../handlers/create-order';
+import type { Db } from '../../lib/db';
+import { loadStockMirror } from '../../lib/inventory/stock';
+import { apiGatewayEvent, invoke } from '../helpers/events';
+import { db, redis, testDeps } from '../helpers/harness';
 import { expectedPaymentIntent, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
 import { apiError, connectionError, paymentIntent } from '../helpers/stripe-fixtures';
 import { mockPaymentIntentsCreate, mockPaymentIntentsRetrieve, mockPaymentIntentsSearch } from '../helpers/stripe-mock';
@@ -104,6 +108,38 @@ describe('a retry after a crash between the charge and the commit', () => {
     expect(retried.statusCode).toBe(409);
     expect(retried.body.error.code).toBe('idempotency_in_progress');
     expect(retried.headers['Retry-After']).toBeDefined();
+    expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+  });
+});
+
+describe('when PostgreSQL fails after the key was taken and the stock held', () => {
+  test.each([
+    ['refused', () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
+    // What node-postgres raises, with no code, when the server goes away in the middle of a statement.
+    ['lost mid-statement', () => new Error('Connection terminated unexpectedly')],
+  ])('the connection %s: 503 service_unavailable, and the hold and the key are let go at once', async (_name, failure) => {
+    // Prepare: a product ordered before (its mirror is in Redis); PostgreSQL fails the order's insert.
+    const product = await givenProduct({ stock: 2 });
+    await loadStockMirror(db(), redis(), [product.id]);
+    const down = failure();
+    const failingInsert: Db = {
+      query: (text, params) => (text.includes('INSERT INTO orders') ? Promise.reject(down) : db().query(text, params)),
+      transaction: (work) => db().transaction(work),
+    };
+    const handler = createOrderHandler(() => ({ ...testDeps(), db: failingInsert }));
+
+    // Act
+    const response = await invoke(
+      handler,
+      apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': 'key-pg-down' }, body: orderBody([{ productId: product.id, quantity: 2 }]) }),
+    );
+
+    // Assess
+    expect(response.statusCode).toBe(503);
+    expect(response.body.error.code).toBe('service_unavailable');
+    expect(await countRows('orders')).toBe(0);
+    expect(await redis().keys('*')).toEqual([keys.stock(product.id)]);
+    expect(await availableOf(product.id)).toBe(2);
     expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
   });
 });

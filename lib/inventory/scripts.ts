@@ -12,6 +12,11 @@ import type { ChainableCommander, Redis } from 'ioredis';
 const PRELUDE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- Takes n off a product's live holds; at nothing held no key is left (a refused request leaves
+-- Redis as it found it).
+local function unhold(heldKey, n)
+  if redis.call('DECRBY', heldKey, n) <= 0 then redis.call('DEL', heldKey) end
+end
 local function purge(heldKey, holdsKey)
   local expired = redis.call('ZRANGEBYSCORE', holdsKey, '-inf', now)
   if #expired == 0 then return end
@@ -20,7 +25,7 @@ local function purge(heldKey, holdsKey)
     total = total + tonumber(string.match(member, '|(%d+)$'))
   end
   redis.call('ZREMRANGEBYSCORE', holdsKey, '-inf', now)
-  redis.call('DECRBY', heldKey, total)
+  unhold(heldKey, total)
 end
 `;
 
@@ -100,10 +105,7 @@ for i = 1, (#KEYS - 1) / 3 do
   local stockKey, heldKey, holdsKey = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
   purge(heldKey, holdsKey)
   local quantity = redis.call('HGET', KEYS[1], ARGV[2 * i])
-  if quantity and redis.call('ZREM', holdsKey, orderId .. '|' .. quantity) == 1 then
-    -- Nothing held any more: no key left behind (a refused request leaves Redis as it found it).
-    if redis.call('DECRBY', heldKey, quantity) <= 0 then redis.call('DEL', heldKey) end
-  end
+  if quantity and redis.call('ZREM', holdsKey, orderId .. '|' .. quantity) == 1 then unhold(heldKey, quantity) end
   local delta = tonumber(ARGV[2 * i + 1])
   if delta ~= 0 and redis.call('EXISTS', stockKey) == 1 then redis.call('INCRBY', stockKey, delta) end
 end

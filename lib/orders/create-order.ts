@@ -67,18 +67,12 @@ async function placeOrResume(
   const { request } = o;
   const draft = { id: o.id, idempotencyKey: o.idempotencyKey, requestHash: o.requestHash, customerId: request.customerId, paymentMethodId: request.paymentMethodId, lines: request.items };
   const letGo = () => (firstHold.kind === 'held' ? release(deps.redis, draft.id, request.items.map((l) => l.productId)) : Promise.resolve());
-  let recorded: { inserted: boolean; priced: ReturnType<typeof checkPrices> };
-  try {
-    const { inserted, lines } = await priceAndInsertOrder(deps.db, draft, deps.config.requestLockSeconds, MAX_AMOUNT_CENTS);
-    recorded = { inserted, priced: checkPrices(lines) };
-    // The key already has an order (Redis lost the stored answer, or an earlier attempt died midway):
-    // that order is the one to answer for, and this attempt's hold is not needed.
-    if (!inserted) await letGo();
-  } catch (error) {
-    await letGo().catch(() => undefined); // what stopped us may be Redis itself: the hold's TTL frees it then
-    throw error;
-  }
-  const { inserted, priced } = recorded;
+  const { inserted, priced } = await priceAndInsertOrder(deps.db, draft, deps.config.requestLockSeconds, MAX_AMOUNT_CENTS)
+    .then(({ inserted, lines }) => ({ inserted, priced: checkPrices(lines) }))
+    .catch(async (error: unknown) => {
+      await letGo().catch(() => undefined); // what stopped us may be Redis itself: the hold's TTL frees it then
+      throw error;
+    });
   if (inserted) {
     return place(
       deps,
@@ -97,6 +91,9 @@ async function placeOrResume(
     );
   }
 
+  // The key already has an order (Redis lost the stored answer, or an earlier attempt died midway):
+  // that order is the one to answer for, and this attempt's hold is not needed.
+  await letGo();
   const existing = await findOrderByKey(deps.db, o.idempotencyKey);
   if (!existing) throw new Error(`order for idempotency key vanished`);
   if (existing.requestHash !== o.requestHash) throw new IdempotencyKeyMismatchError();

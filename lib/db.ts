@@ -93,11 +93,21 @@ export function createPoolDb(connectionString: string, max: number, o: { prepare
   return new PoolDb(pool, o);
 }
 
-/** True for errors that mean PostgreSQL is unreachable rather than that a statement is wrong. */
+/**
+ * True for errors that mean PostgreSQL cannot serve now rather than that a statement is wrong: a
+ * retry later can pass. By SQLSTATE class: 08 connection exception, 53 insufficient resources
+ * (53300 too many connections, out of memory, disk full), 57P01-57P03 shutting down / starting up,
+ * 57014 a statement canceled (statement_timeout); 40001 and 40P01 (serialization failure, deadlock:
+ * the transaction was undone whole); 55P03 lock not available.
+ */
 export function isConnectionError(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   if (typeof code === 'string') {
-    return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08000', '08003', '08006'].includes(code);
+    return (
+      ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN'].includes(code) ||
+      /^(08|53)[0-9A-Z]{3}$/.test(code) ||
+      ['57P01', '57P02', '57P03', '57014', '40001', '40P01', '55P03'].includes(code)
+    );
   }
   // node-postgres raises these without a code when the server goes away mid-query (seen in the
   // PostgreSQL restart fault test) or a pool cannot hand out a connection.

@@ -76,10 +76,13 @@ export class PaymentDeclinedError extends DomainError {
   }
 }
 
+/** Seconds a client should wait before retrying while Stripe is unavailable. */
+export const PROVIDER_RETRY_AFTER_SECONDS = 2;
+
 export class PaymentProviderUnavailableError extends DomainError {
   readonly code = 'payment_provider_unavailable';
   readonly status = 503;
-  constructor(retryAfterSeconds: number, details: Record<string, unknown> = {}) {
+  constructor(details: Record<string, unknown> = {}, retryAfterSeconds = PROVIDER_RETRY_AFTER_SECONDS) {
     super('the payment provider could not be reached; retry with the same Idempotency-Key', details);
     this.headers['Retry-After'] = String(retryAfterSeconds);
   }
@@ -122,5 +125,18 @@ export class PayloadTooLargeError extends DomainError {
   readonly status = 413;
   constructor(limitBytes: number) {
     super(`the body is larger than ${limitBytes} bytes`, { limitBytes });
+  }
+}
+
+/**
+ * Stripe refused the refund for good (a 4xx: e.g. charge_already_refunded when the money was given
+ * back from the Stripe dashboard). The refund row is `failed` with Stripe's code; nothing was
+ * refunded by it and no stock moved, so the order can be refunded again once the cause is known.
+ */
+export class RefundRejectedError extends DomainError {
+  readonly code = 'refund_rejected';
+  readonly status = 409;
+  constructor(orderId: string, refundId: string, providerCode: string, message: string) {
+    super(`Stripe refused the refund: ${message}`, { orderId, refundId, providerCode });
   }
 }

@@ -1,8 +1,9 @@
 import type { MiddlewareObj, Request } from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { isConnectionError } from './db';
-import { DomainError, PayloadTooLargeError } from './errors';
+import { DomainError, PayloadTooLargeError, PaymentProviderUnavailableError } from './errors';
 import { errorFields, type Logger } from './log';
+import { PaymentProviderError } from './payments/payments';
 
 export type HttpResponse = APIGatewayProxyResult & { headers: Record<string, string> };
 
@@ -65,6 +66,13 @@ export function httpErrors(log: () => Logger): MiddlewareObj {
         return;
       }
       log().error('unhandled error', { requestId: request.context?.awsRequestId, ...errorFields(error) });
+      if (error instanceof PaymentProviderError) {
+        // A use case that could not reach Stripe left its recovery point (a pending order or refund):
+        // the retry, or Stripe's redelivery of an event, resumes it.
+        const unavailable = new PaymentProviderUnavailableError();
+        request.response = json(unavailable.status, errorBody(unavailable), unavailable.headers);
+        return;
+      }
       if (isConnectionError(error) || isRedisUnavailable(error)) {
         request.response = json(
           503,

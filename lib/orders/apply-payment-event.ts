@@ -1,5 +1,7 @@
 import type Stripe from 'stripe';
+import { z } from 'zod';
 import type { Deps } from '../deps';
+import { InvalidRequestError } from '../errors';
 import { keys } from '../inventory/keys';
 import { findOrder, type Order } from './order-store';
 import { completeOutOfStockRefund, OUT_OF_STOCK_AFTER_PAYMENT, settleFailed, settlePaid } from './payment-state';
@@ -21,20 +23,46 @@ export type EventOutcome = { duplicate: true } | { duplicate: false; orderId?: s
  * guard: re-applying an event whose mark Redis lost changes nothing.
  */
 export async function applyStripeEvent(deps: EventDeps, event: Stripe.Event): Promise<EventOutcome> {
+  const intent = HANDLED.has(event.type) ? intentOf(event) : null;
   const mark = keys.stripeEvent(event.id);
   const fresh = await deps.redis.set(mark, String(event.created), 'EX', EVENT_MARK_TTL_SECONDS, 'NX');
   if (fresh === null) return { duplicate: true };
   try {
-    return { duplicate: false, ...(await apply(deps, event)) };
+    return { duplicate: false, ...(intent ? await apply(deps, event, intent) : { result: 'ignored' }) };
   } catch (error) {
     await deps.redis.del(mark);
     throw error;
   }
 }
 
-async function apply(deps: EventDeps, event: Stripe.Event): Promise<{ orderId?: string; result?: string }> {
-  if (event.type !== 'payment_intent.succeeded' && event.type !== 'payment_intent.payment_failed') return { result: 'ignored' };
-  const intent = event.data.object as Stripe.PaymentIntent;
+/**
+ * What a handled event must carry: a PaymentIntent object with its id. A signed event without it
+ * (Stripe never sends one) is refused as invalid_request before anything is marked or changed.
+ */
+const paymentIntentEventSchema = z.looseObject({
+  data: z.looseObject({
+    object: z.looseObject({
+      id: z.string().min(1).max(255),
+      object: z.literal('payment_intent').optional(),
+      metadata: z.record(z.string(), z.unknown()).nullish(),
+      last_payment_error: z.looseObject({ code: z.string().nullish(), decline_code: z.string().nullish() }).nullish(),
+    }),
+  }),
+});
+
+const HANDLED = new Set(['payment_intent.succeeded', 'payment_intent.payment_failed']);
+
+/** The event's PaymentIntent, or invalid_request (400) for a handled type whose object is malformed. */
+function intentOf(event: Stripe.Event): Stripe.PaymentIntent {
+  const parsed = paymentIntentEventSchema.safeParse(event);
+  if (!parsed.success) {
+    const field = ['event', ...(parsed.error.issues[0]?.path ?? []).map(String)].join('.');
+    throw new InvalidRequestError(`${event.type} without a valid PaymentIntent (${field})`, { field });
+  }
+  return parsed.data.data.object as unknown as Stripe.PaymentIntent;
+}
+
+async function apply(deps: EventDeps, event: Stripe.Event, intent: Stripe.PaymentIntent): Promise<{ orderId?: string; result?: string }> {
   const order = await orderOf(deps, intent);
   if (!order) return { result: 'no_matching_order' };
   const at = { created: event.created };
@@ -42,20 +70,22 @@ async function apply(deps: EventDeps, event: Stripe.Event): Promise<{ orderId?: 
   if (event.type === 'payment_intent.succeeded') {
     if (order.failureCode === OUT_OF_STOCK_AFTER_PAYMENT) {
       // Already failed for lack of stock: only make sure its refund reached Stripe.
-      await completeOutOfStockRefund(deps, order.id, intent.id);
+      await completeOutOfStockRefund(deps, order.id);
       return { orderId: order.id, result: 'refund_completed' };
     }
     const outcome = await settlePaid(deps, order.id, intent.id, at);
     return { orderId: order.id, result: outcome.kind };
   }
   const error = intent.last_payment_error;
-  const outcome = await settleFailed(
-    deps,
-    order.id,
-    { failureCode: 'payment_declined', declineCode: error?.decline_code ?? error?.code ?? null, paymentIntentId: intent.id },
-    at,
-  );
-  return { orderId: order.id, result: outcome.kind };
+  const fields = { failureCode: 'payment_declined', declineCode: error?.decline_code ?? error?.code ?? null, paymentIntentId: intent.id };
+  const outcome = await settleFailed(deps, order.id, fields, at);
+  if (outcome.kind !== 'paid') return { orderId: order.id, result: outcome.kind };
+  // A newer failure for a paid order: the PaymentIntent at Stripe decides. Succeeded is final there,
+  // so the order keeps its money and its stock; only Stripe's word that it did not succeed moves it.
+  const atStripe = await deps.payments.findCharge(order.id, intent.id);
+  if (atStripe?.kind !== 'declined') return { orderId: order.id, result: 'kept_paid' };
+  const failed = await settleFailed(deps, order.id, fields, at, true);
+  return { orderId: order.id, result: failed.kind };
 }
 
 /** The order an event is about: by metadata.order_id, else by the PaymentIntent id. */

@@ -15,9 +15,9 @@ import { fingerprint } from '../idempotency/fingerprint';
 import { idempotent, type IdempotentResult, type StoredResponse } from '../idempotency/store';
 import { claimAndReserve, release, reserve, type FirstHold, type ReserveResult } from '../inventory/reservations';
 import { PaymentProviderError, type PaymentOutcome } from '../payments/payments';
-import { claimOrder, findOrderByKey, leavePending, priceAndInsertOrder, type Order, type PricedLine } from './order-store';
+import { claimOrder, findOrder, findOrderByKey, leavePending, priceAndInsertOrder, type Order, type PricedLine } from './order-store';
 import { orderView } from './order-view';
-import { settleFailed, settlePaid, type SettleDeps } from './payment-state';
+import { completeOutOfStockRefund, OUT_OF_STOCK_AFTER_PAYMENT, settleFailed, settlePaid, type SettleDeps } from './payment-state';
 
 export interface CreateOrderRequest {
   customerId: string;
@@ -27,8 +27,6 @@ export interface CreateOrderRequest {
 
 export type CreateOrderResult = IdempotentResult;
 
-/** Seconds a client should wait before retrying while Stripe is unavailable. */
-const PROVIDER_RETRY_AFTER_SECONDS = 2;
 /** Stripe's largest amount for a card charge in most currencies (99,999,999 minor units). */
 const MAX_AMOUNT_CENTS = 99_999_999;
 
@@ -85,6 +83,7 @@ async function placeOrResume(
         failureCode: null,
         declineCode: null,
         failureProductId: null,
+        lastEventCreated: null,
         lines: priced.lines.map((l) => ({ ...l, refundedQuantity: 0 })),
       },
       firstHold,
@@ -97,6 +96,8 @@ async function placeOrResume(
   const existing = await findOrderByKey(deps.db, o.idempotencyKey);
   if (!existing) throw new Error(`order for idempotency key vanished`);
   if (existing.requestHash !== o.requestHash) throw new IdempotencyKeyMismatchError();
+  // Its automatic refund may still wait for a Stripe that was unreachable: send it before answering.
+  if (existing.failureCode === OUT_OF_STOCK_AFTER_PAYMENT) await completeOutOfStockRefund(deps, existing.id);
   if (existing.status !== 'pending') return { ...answerFor(existing), replayed: true };
   if (!(await claimOrder(deps.db, existing.id, deps.config.requestLockSeconds))) {
     throw new IdempotencyInProgressError(deps.config.requestLockSeconds);
@@ -171,7 +172,7 @@ async function charge<T extends PaymentOutcome | null>(deps: CreateDeps, order: 
     if (!(error instanceof PaymentProviderError)) throw error;
     // The order stays pending with its hold: the retry with the same key resumes it.
     await leavePending(deps.db, order.id, null);
-    throw new PaymentProviderUnavailableError(PROVIDER_RETRY_AFTER_SECONDS, { orderId: order.id });
+    throw new PaymentProviderUnavailableError({ orderId: order.id });
   }
 }
 
@@ -180,18 +181,23 @@ async function settle(deps: CreateDeps, order: Order, outcome: PaymentOutcome): 
     case 'succeeded': {
       const paid = await settlePaid(deps, order.id, outcome.paymentIntentId, undefined, order.lines);
       if (paid.kind === 'out_of_stock') return rejected(new InsufficientInventoryError(order.id, paid.productId));
-      return answer(201, order, 'paid', outcome.paymentIntentId);
+      if (paid.kind === 'paid') return answer(201, order, 'paid', outcome.paymentIntentId);
+      // Another writer settled the order first (the webhook found its stock gone): answer as it stands.
+      const settled = await findOrder(deps.db, order.id);
+      return { ...answerFor(settled ?? order), replayed: false };
     }
     case 'pending':
       // processing / requires_action: the hold stays until a webhook settles it or its TTL ends.
       await leavePending(deps.db, order.id, outcome.paymentIntentId);
       return answer(202, order, 'pending', outcome.paymentIntentId);
     case 'declined':
-      await settleFailed(deps, order.id, {
-        failureCode: 'payment_declined',
-        declineCode: outcome.declineCode,
-        paymentIntentId: outcome.paymentIntentId,
-      });
+      await settleFailed(
+        deps,
+        order.id,
+        { failureCode: 'payment_declined', declineCode: outcome.declineCode, paymentIntentId: outcome.paymentIntentId },
+        undefined,
+        true, // Stripe's own answer: this PaymentIntent did not succeed
+      );
       return rejected(new PaymentDeclinedError(order.id, outcome.declineCode, outcome.message));
   }
 }

@@ -21,11 +21,14 @@ export interface Order {
   failureCode: string | null;
   declineCode: string | null;
   failureProductId: string | null;
+  /** `created` of the last Stripe event applied (Unix seconds): older events never move the order back. */
+  lastEventCreated: number | null;
   lines: OrderLine[];
 }
 
 const ORDER_COLUMNS = `o.id, o.idempotency_key, o.request_hash, o.customer_id, o.payment_method_id, o.status,
   o.amount_cents, o.currency, o.payment_intent_id, o.failure_code, o.decline_code, o.failure_product_id,
+  o.last_event_created,
   (SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity,
      'unitPriceCents', i.unit_price_cents, 'refundedQuantity', i.refunded_quantity) ORDER BY i.product_id)
      FROM order_items i WHERE i.order_id = o.id) AS lines`;
@@ -43,6 +46,7 @@ interface OrderRow {
   failure_code: string | null;
   decline_code: string | null;
   failure_product_id: string | null;
+  last_event_created: string | null;
   lines: OrderLine[] | null;
 }
 
@@ -60,6 +64,7 @@ function toOrder(row: OrderRow): Order {
     failureCode: row.failure_code,
     declineCode: row.decline_code,
     failureProductId: row.failure_product_id,
+    lastEventCreated: row.last_event_created === null ? null : Number(row.last_event_created),
     lines: row.lines ?? [],
   };
 }
@@ -143,10 +148,21 @@ export async function findOrderByKey(db: Db, idempotencyKey: string): Promise<Or
   return rows[0] ? toOrder(rows[0]) : null;
 }
 
-/** Locks the order row for the rest of the transaction `tx` and reads it. */
+/**
+ * Locks the order row for the rest of the transaction `tx`, then reads the order. Two statements on
+ * purpose (the locking rule, ARCHITECTURE in the README): under READ COMMITTED a statement that
+ * waits for a row lock still reads every other table (order_items, refunds) as of its own start, so
+ * a `SELECT ... FOR UPDATE` that also reads the lines would decide on what another writer changed
+ * while we waited. The read that follows the lock starts after it, and sees every earlier writer.
+ */
 export async function lockOrder(tx: Db, orderId: string): Promise<Order | null> {
-  const { rows } = await tx.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.id = $1 FOR UPDATE OF o`, [orderId]);
-  return rows[0] ? toOrder(rows[0]) : null;
+  return (await lockOrderRow(tx, orderId)) ? findOrder(tx, orderId) : null;
+}
+
+/** Only the lock (see lockOrder), for a writer whose own statements read what they decide on. */
+export async function lockOrderRow(tx: Db, orderId: string): Promise<boolean> {
+  const { rowCount } = await tx.query('SELECT 1 FROM orders WHERE id = $1 FOR UPDATE', [orderId]);
+  return rowCount === 1;
 }
 
 /** Takes the lease on a pending order whose last request is gone. False: another request owns it. */

@@ -4,7 +4,9 @@ import type { Deps } from '../deps';
 import type { Db } from '../db';
 import { release, settleHold, type LineQuantity } from '../inventory/reservations';
 import { giveBackStock } from '../inventory/stock';
-import type { OrderLine, OrderStatus } from './order-store';
+import { lockOrder, type OrderLine, type OrderStatus } from './order-store';
+import { pendingRefunds } from './refund-store';
+import { sendRefund } from './send-refund';
 
 /**
  * The order's payment state machine, shared by create-order (synchronous answer from Stripe) and
@@ -26,7 +28,8 @@ export type PaidOutcome =
   /** Paid, but the stock was gone (an expired hold): the order failed and the payment was refunded. */
   | { kind: 'out_of_stock'; productId: string };
 
-export type FailedOutcome = { kind: 'failed' } | { kind: 'unchanged' };
+/** 'paid': the order is paid and stays so until Stripe says its PaymentIntent did not succeed. */
+export type FailedOutcome = { kind: 'failed' } | { kind: 'unchanged' } | { kind: 'paid' };
 
 export interface FailureFields {
   paymentIntentId: string | null;
@@ -36,36 +39,44 @@ export interface FailureFields {
   productId?: string;
 }
 
-interface TransitionRow {
-  previous: OrderStatus;
-  lines: OrderLine[];
+/**
+ * Moves the order to 'failed' if it may move, and returns what it was. The order's row is locked
+ * first (lockOrder), and the decision is made on what is read after the lock (the locking rule).
+ * Synchronous answers count as an event of "now", so an older webhook cannot undo them. With an
+ * event, only a strictly newer one moves an order to 'failed' (a same-second tie goes to 'paid': a
+ * succeeded PaymentIntent is final; the order_paid function holds the 'paid' side of the rule).
+ * A 'paid' order leaves 'paid' only on Stripe's word that its PaymentIntent did not succeed
+ * (`stripeSaysNotPaid`): otherwise the answer is 'paid', and the caller asks Stripe.
+ */
+async function toFailed(
+  tx: Db,
+  orderId: string,
+  fields: FailureFields,
+  event: PaymentEvent | undefined,
+  stripeSaysNotPaid: boolean,
+): Promise<{ moved: false; paid: boolean } | { moved: true; previous: OrderStatus; lines: OrderLine[] }> {
+  const order = await lockOrder(tx, orderId);
+  const mayMove =
+    order !== null &&
+    ['pending', 'paid', 'failed'].includes(order.status) &&
+    order.failureCode !== OUT_OF_STOCK_AFTER_PAYMENT &&
+    (event === undefined || order.lastEventCreated === null || order.lastEventCreated < event.created);
+  if (!order || !mayMove) return { moved: false, paid: false };
+  if (order.status === 'paid' && !stripeSaysNotPaid) return { moved: false, paid: true };
+  await markFailed(tx, orderId, fields, event);
+  return { moved: true, previous: order.status, lines: order.lines };
 }
 
-/**
- * Moves the order to 'failed' if it may move, and returns what it was. Synchronous answers count as
- * an event of "now", so an older webhook cannot undo them. With an event, only a strictly newer one
- * moves an order to 'failed' (a same-second tie goes to 'paid': a succeeded PaymentIntent is final;
- * the order_paid function holds the 'paid' side of the rule).
- */
-async function toFailed(tx: Db, orderId: string, fields: FailureFields, event: PaymentEvent | undefined): Promise<TransitionRow | undefined> {
-  const { rows } = await tx.query<TransitionRow>(
+async function markFailed(tx: Db, orderId: string, fields: FailureFields, event: PaymentEvent | undefined): Promise<void> {
+  await tx.query(
     `UPDATE orders o
-        SET status = $2, failure_code = $4, decline_code = $5, failure_product_id = $7,
-            payment_intent_id = COALESCE(o.payment_intent_id, $3),
-            last_event_created = GREATEST(o.last_event_created, COALESCE($6::bigint, extract(epoch FROM now())::bigint)),
+        SET status = 'failed', failure_code = $3, decline_code = $4, failure_product_id = $6,
+            payment_intent_id = COALESCE(o.payment_intent_id, $2),
+            last_event_created = GREATEST(o.last_event_created, COALESCE($5::bigint, extract(epoch FROM now())::bigint)),
             locked_until = NULL, updated_at = now()
-       FROM (SELECT id, status FROM orders WHERE id = $1 FOR UPDATE) old
-      WHERE o.id = old.id
-        AND o.status IN ('pending', 'paid', 'failed')
-        AND o.failure_code IS DISTINCT FROM '${OUT_OF_STOCK_AFTER_PAYMENT}'
-        AND ($6::bigint IS NULL OR o.last_event_created IS NULL OR o.last_event_created < $6)
-      RETURNING old.status AS previous,
-        (SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity,
-           'unitPriceCents', i.unit_price_cents, 'refundedQuantity', i.refunded_quantity) ORDER BY i.product_id)
-           FROM order_items i WHERE i.order_id = o.id) AS lines`,
-    [orderId, 'failed', fields.paymentIntentId, fields.failureCode, fields.declineCode, event?.created ?? null, fields.productId ?? null],
+      WHERE o.id = $1`,
+    [orderId, fields.paymentIntentId, fields.failureCode, fields.declineCode, event?.created ?? null, fields.productId ?? null],
   );
-  return rows[0];
 }
 
 interface OrderPaidRow {
@@ -110,8 +121,11 @@ export async function settlePaid(
       );
       return { kind: 'paid' };
     case 'out_of_stock':
-      await failAfterPayment(deps, orderId, paymentIntentId, row.short_product ?? '', lines, event);
-      return { kind: 'out_of_stock', productId: row.short_product ?? '' };
+      if (await failAfterPayment(deps, orderId, paymentIntentId, row.short_product ?? '', lines, event)) {
+        return { kind: 'out_of_stock', productId: row.short_product ?? '' };
+      }
+      // Another writer paid (or settled) the order between order_paid's answer and our lock: decide again.
+      return settlePaid(deps, orderId, paymentIntentId, event);
     default:
       return { kind: 'unchanged' };
   }
@@ -176,19 +190,25 @@ async function payPending(db: Db, orderId: string, paymentIntentId: string, line
   return rows[0]?.paid === true;
 }
 
-/** Payment failed (or never started): the order is 'failed'; stock it had taken is given back. */
+/**
+ * Payment failed (or never started): the order is 'failed'; stock it had taken is given back.
+ * `stripeSaysNotPaid`: the caller has Stripe's own word that the PaymentIntent did not succeed (a
+ * synchronous decline, or the webhook having asked). Without it a paid order stays paid, and the
+ * outcome 'paid' tells the caller to ask Stripe first: money and status never disagree.
+ */
 export async function settleFailed(
   deps: Pick<SettleDeps, 'db' | 'redis' | 'redisBatch'>,
   orderId: string,
   fields: FailureFields & { failureCode: string },
   event?: PaymentEvent,
+  stripeSaysNotPaid = false,
 ): Promise<FailedOutcome> {
   const row = await deps.db.transaction(async (tx) => {
-    const moved = await toFailed(tx, orderId, fields, event);
-    if (moved?.previous === 'paid') await giveBackStock(tx, unrefunded(moved.lines));
+    const moved = await toFailed(tx, orderId, fields, event, stripeSaysNotPaid);
+    if (moved.moved && moved.previous === 'paid') await giveBackStock(tx, unrefunded(moved.lines));
     return moved;
   });
-  if (!row) return { kind: 'unchanged' };
+  if (!row.moved) return { kind: row.paid ? 'paid' : 'unchanged' };
   const givenBack = row.previous === 'paid' ? unrefunded(row.lines) : [];
   const deltas = row.lines.map((l) => ({ productId: l.productId, quantity: givenBack.find((g) => g.productId === l.productId)?.quantity ?? 0 }));
   await settleHold(deps.redis, orderId, deltas, deps.redisBatch);
@@ -203,8 +223,10 @@ function unrefunded(lines: readonly OrderLine[]): LineQuantity[] {
 
 /**
  * The card was charged but the stock is gone (the hold expired and others bought it): the order
- * fails and the whole amount is refunded. The refund row is written first and its id is Stripe's
- * idempotency key, so a retry (webhook redelivery, client retry) completes it and never refunds twice.
+ * fails and the whole amount is refunded. The refund row is written in the same statement that fails
+ * the order, and its id is Stripe's idempotency key, so a retry (webhook redelivery, client retry)
+ * completes it and never refunds twice. The statement re-checks the order's status on the row it
+ * locks: an order another writer paid meanwhile is left paid (false), and nothing is refunded.
  */
 async function failAfterPayment(
   deps: Pick<Deps, 'db' | 'redis' | 'payments'>,
@@ -213,43 +235,30 @@ async function failAfterPayment(
   productId: string,
   lines: readonly LineQuantity[],
   event: PaymentEvent | undefined,
-): Promise<void> {
-  const refund = await deps.db.transaction(async (tx) => {
-    const { rows } = await tx.query<{ id: string; amount_cents: number }>(
-      `WITH failed AS (
-         UPDATE orders o SET status = 'failed', failure_code = '${OUT_OF_STOCK_AFTER_PAYMENT}', failure_product_id = $5,
-                payment_intent_id = COALESCE(o.payment_intent_id, $2),
-                last_event_created = GREATEST(o.last_event_created, $4::bigint), locked_until = NULL, updated_at = now()
-          WHERE o.id = $1 RETURNING o.id, o.amount_cents
-       )
-       INSERT INTO refunds (id, order_id, amount_cents, reason, status)
-       SELECT $3, id, amount_cents, '${OUT_OF_STOCK_AFTER_PAYMENT}', 'pending' FROM failed
-       RETURNING id, amount_cents`,
-      [orderId, paymentIntentId, randomUUID(), event?.created ?? null, productId],
-    );
-    return rows[0];
-  });
+): Promise<boolean> {
+  const { rows } = await deps.db.query<{ id: string }>(
+    `WITH failed AS (
+       UPDATE orders o SET status = 'failed', failure_code = '${OUT_OF_STOCK_AFTER_PAYMENT}', failure_product_id = $5,
+              payment_intent_id = COALESCE(o.payment_intent_id, $2),
+              last_event_created = GREATEST(o.last_event_created, $4::bigint), locked_until = NULL, updated_at = now()
+        WHERE o.id = $1 AND o.status IN ('pending', 'failed') AND o.failure_code IS DISTINCT FROM '${OUT_OF_STOCK_AFTER_PAYMENT}'
+        RETURNING o.id, o.amount_cents
+     )
+     INSERT INTO refunds (id, order_id, amount_cents, reason, status)
+     SELECT $3, id, amount_cents, '${OUT_OF_STOCK_AFTER_PAYMENT}', 'pending' FROM failed
+     RETURNING id`,
+    [orderId, paymentIntentId, randomUUID(), event?.created ?? null, productId],
+  );
+  if (!rows[0]) return false;
   await release(deps.redis, orderId, lines.map((l) => l.productId));
-  if (refund) await completeOutOfStockRefund(deps, orderId, paymentIntentId);
+  await completeOutOfStockRefund(deps, orderId);
+  return true;
 }
 
-/** Sends the pending out-of-stock refund of an order to Stripe and records Stripe's id. */
-export async function completeOutOfStockRefund(
-  deps: Pick<Deps, 'db' | 'payments'>,
-  orderId: string,
-  paymentIntentId: string,
-): Promise<void> {
-  const { rows } = await deps.db.query<{ id: string; amount_cents: number }>(
-    `SELECT id, amount_cents FROM refunds WHERE order_id = $1 AND reason = $2 AND status = 'pending'`,
-    [orderId, OUT_OF_STOCK_AFTER_PAYMENT],
-  );
-  for (const refund of rows) {
-    const { refundId } = await deps.payments.refund({
-      paymentIntentId,
-      amountCents: refund.amount_cents,
-      idempotencyKey: `refund-${refund.id}`,
-      metadata: { order_id: orderId, refund_id: refund.id, reason: OUT_OF_STOCK_AFTER_PAYMENT },
-    });
-    await deps.db.query(`UPDATE refunds SET stripe_refund_id = $2, status = 'succeeded' WHERE id = $1`, [refund.id, refundId]);
-  }
+/**
+ * Sends the pending out-of-stock refund of an order to Stripe and records Stripe's answer. Stripe
+ * unreachable: PaymentProviderError (503 to the caller; the refund stays pending for the retry).
+ */
+export async function completeOutOfStockRefund(deps: Pick<Deps, 'db' | 'redis' | 'payments'>, orderId: string): Promise<void> {
+  for (const refund of await pendingRefunds(deps.db, { orderId, reason: OUT_OF_STOCK_AFTER_PAYMENT })) await sendRefund(deps, refund);
 }

@@ -1,68 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { Deps } from '../deps';
-import type { Db } from '../db';
-import { IdempotencyKeyMismatchError, OrderNotFoundError, OrderNotRefundableError, PaymentProviderUnavailableError, RefundQuantityExceededError } from '../errors';
+import { IdempotencyKeyMismatchError, OrderNotFoundError, OrderNotRefundableError, RefundQuantityExceededError, RefundRejectedError } from '../errors';
 import { fingerprint } from '../idempotency/fingerprint';
 import { idempotent, type IdempotentResult } from '../idempotency/store';
-import { settleHold } from '../inventory/reservations';
-import { giveBackStock } from '../inventory/stock';
-import { PaymentProviderError } from '../payments/payments';
 import { lockOrder, type Order } from './order-store';
 import { UUID, type RefundRequest } from './refund-request';
+import { insertRefund, pendingRefunds, refundByKey, refundWithOrderStatus, type RefundLine } from './refund-store';
+import { sendRefund } from './send-refund';
+
+export { refundsOf, type RefundLine, type RefundView } from './refund-store';
 
 type RefundDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
 
-/** Seconds a client should wait before retrying while Stripe is unavailable. */
-const PROVIDER_RETRY_AFTER_SECONDS = 2;
-
-export interface RefundLine {
-  productId: string;
-  quantity: number;
-  amountCents: number;
-}
-
-export interface RefundView {
-  id: string;
-  orderId: string;
-  amountCents: number;
-  stripeRefundId: string | null;
-  reason: string | null;
-  status: 'pending' | 'succeeded';
-  createdAt: string;
-  items: RefundLine[];
-}
-
-interface RefundRow {
-  id: string;
-  order_id: string;
-  amount_cents: number;
-  stripe_refund_id: string | null;
-  reason: string | null;
-  status: 'pending' | 'succeeded';
-  created_at: Date;
-  items: RefundLine[] | null;
-}
-
-const REFUND_COLUMNS = `r.id, r.order_id, r.amount_cents, r.stripe_refund_id, r.reason, r.status, r.created_at,
-  (SELECT json_agg(json_build_object('productId', ri.product_id, 'quantity', ri.quantity, 'amountCents', ri.amount_cents)
-     ORDER BY ri.product_id) FROM refund_items ri WHERE ri.refund_id = r.id) AS items`;
-
-function toView(row: RefundRow): RefundView {
-  return {
-    id: row.id,
-    orderId: row.order_id,
-    amountCents: row.amount_cents,
-    stripeRefundId: row.stripe_refund_id,
-    reason: row.reason,
-    status: row.status,
-    createdAt: row.created_at.toISOString(),
-    items: row.items ?? [],
-  };
-}
-
-export async function refundsOf(db: Db, orderId: string): Promise<RefundView[]> {
-  const { rows } = await db.query<RefundRow>(`SELECT ${REFUND_COLUMNS} FROM refunds r WHERE r.order_id = $1 ORDER BY r.created_at, r.id`, [orderId]);
-  return rows.map(toView);
+/**
+ * The Redis idempotency key of a refund: route, order and the caller's key, separated by spaces. A
+ * caller's key is visible ASCII (no spaces) and so is an order id, so this can never be the key of
+ * another order's refund nor of a POST /orders (whose Redis key is the caller's key itself).
+ */
+export function refundIdempotencyKey(orderId: string, callerKey: string): string {
+  return `refund ${orderId} ${callerKey}`;
 }
 
 /**
@@ -80,10 +36,10 @@ export async function refundOrder(
 ): Promise<IdempotentResult> {
   if (!UUID.test(orderId)) throw new OrderNotFoundError(orderId);
   if (idempotencyKey === undefined) return refund(deps, orderId, request, null);
-  // Scoped by order: a refund key never collides with a create-order key or another order's.
+  // The durable guard's key (refunds.idempotency_key, a table of refunds only) is scoped by order.
   const key = { key: `${orderId}:${idempotencyKey}`, hash: fingerprint(request) };
   const ttl = { resultSeconds: deps.config.idempotencyTtlSeconds, lockSeconds: deps.config.requestLockSeconds };
-  return idempotent(deps.redis, `refund:${key.key}`, key.hash, ttl, () => refund(deps, orderId, request, key));
+  return idempotent(deps.redis, refundIdempotencyKey(orderId, idempotencyKey), key.hash, ttl, () => refund(deps, orderId, request, key));
 }
 
 async function refund(
@@ -99,48 +55,30 @@ async function refund(
     if (idempotency) {
       // The durable guard: a refund already recorded under this key (its answer lost with Redis,
       // or a 503 the client retries) is that refund, never a second one.
-      const { rows } = await tx.query<{ id: string; request_hash: string }>('SELECT id, request_hash FROM refunds WHERE idempotency_key = $1', [
-        idempotency.key,
-      ]);
-      if (rows[0] && rows[0].request_hash !== idempotency.hash) throw new IdempotencyKeyMismatchError();
-      if (rows[0]) return { id: rows[0].id, paymentIntentId: null, existing: true };
+      const existing = await refundByKey(tx, idempotency.key);
+      if (existing && existing.requestHash !== idempotency.hash) throw new IdempotencyKeyMismatchError();
+      if (existing) return { id: existing.id, existing: true };
     }
     if (order.status !== 'paid' || !order.paymentIntentId) throw new OrderNotRefundableError(orderId, order.status);
-    const lines = refundLines(order, request);
     const id = randomUUID();
-    await tx.query(
-      `WITH r AS (
-         INSERT INTO refunds (id, order_id, amount_cents, reason, status, idempotency_key, request_hash)
-         VALUES ($1, $2, $3, $4, 'pending', $8, $9) RETURNING id
-       ), items AS (
-         INSERT INTO refund_items (refund_id, product_id, quantity, amount_cents)
-         SELECT r.id, x.product_id, x.quantity, x.amount_cents
-           FROM r, unnest($5::text[], $6::int[], $7::int[]) AS x(product_id, quantity, amount_cents)
-       )
-       UPDATE order_items oi SET refunded_quantity = oi.refunded_quantity + x.quantity
-         FROM unnest($5::text[], $6::int[]) AS x(product_id, quantity)
-        WHERE oi.order_id = $2 AND oi.product_id = x.product_id`,
-      [
-        id,
-        orderId,
-        lines.reduce((sum, l) => sum + l.amountCents, 0),
-        request.reason ?? null,
-        lines.map((l) => l.productId),
-        lines.map((l) => l.quantity),
-        lines.map((l) => l.amountCents),
-        idempotency?.key ?? null,
-        idempotency?.hash ?? null,
-      ],
-    );
-    return { id, paymentIntentId: order.paymentIntentId, existing: false };
+    await insertRefund(tx, {
+      id,
+      orderId,
+      reason: request.reason ?? null,
+      lines: refundLines(order, request),
+      idempotencyKey: idempotency?.key ?? null,
+      requestHash: idempotency?.hash ?? null,
+    });
+    return { id, existing: false };
   });
-  if (recorded.paymentIntentId) await sendToStripe(deps, orderId, recorded.id, recorded.paymentIntentId);
-  const { rows } = await deps.db.query<RefundRow & { order_status: string }>(
-    `SELECT ${REFUND_COLUMNS}, o.status AS order_status FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.id = $1`,
-    [recorded.id],
-  );
-  const row = rows[0] as RefundRow & { order_status: string };
-  return { statusCode: 201, body: { refund: toView(row), order: { id: orderId, status: row.order_status } }, replayed: recorded.existing };
+  // A new refund is sent now; one recorded earlier under this key was sent by completePendingRefunds.
+  if (!recorded.existing) for (const pending of await pendingRefunds(deps.db, { refundId: recorded.id })) await sendRefund(deps, pending);
+  const done = await refundWithOrderStatus(deps.db, recorded.id);
+  if (!done) throw new Error(`refund ${recorded.id} vanished`);
+  if (done.refund.status === 'failed') {
+    throw new RefundRejectedError(orderId, done.refund.id, done.refund.failureReason ?? 'unknown', 'the refund was refused by the payment provider');
+  }
+  return { statusCode: 201, body: { refund: done.refund, order: { id: orderId, status: done.orderStatus } }, replayed: recorded.existing };
 }
 
 /** The lines to refund: those asked for, or everything not yet refunded. */
@@ -159,59 +97,11 @@ function refundLines(order: Order, request: RefundRequest): RefundLine[] {
   return lines;
 }
 
-async function sendToStripe(deps: RefundDeps, orderId: string, refundId: string, paymentIntentId: string): Promise<void> {
-  const { rows } = await deps.db.query<{ amount_cents: number; reason: RefundRequest['reason'] | null }>(
-    'SELECT amount_cents, reason FROM refunds WHERE id = $1',
-    [refundId],
-  );
-  const refund = rows[0];
-  if (!refund) return;
-  let stripeRefundId: string;
-  try {
-    ({ refundId: stripeRefundId } = await deps.payments.refund({
-      paymentIntentId,
-      amountCents: refund.amount_cents,
-      idempotencyKey: `refund-${refundId}`,
-      ...(refund.reason ? { reason: refund.reason } : {}),
-      metadata: { order_id: orderId, refund_id: refundId },
-    }));
-  } catch (error) {
-    if (!(error instanceof PaymentProviderError)) throw error;
-    throw new PaymentProviderUnavailableError(PROVIDER_RETRY_AFTER_SECONDS, { orderId, refundId });
-  }
-  const givenBack = await deps.db.transaction(async (tx) => {
-    const order = await lockOrder(tx, orderId);
-    const { rows: items } = await tx.query<{ product_id: string; quantity: number }>(
-      `WITH done AS (
-         UPDATE refunds SET status = 'succeeded', stripe_refund_id = $2 WHERE id = $1 AND status = 'pending' RETURNING id
-       )
-       SELECT ri.product_id, ri.quantity FROM refund_items ri JOIN done ON done.id = ri.refund_id ORDER BY ri.product_id`,
-      [refundId, stripeRefundId],
-    );
-    if (items.length === 0 || !order) return []; // completed by another request already
-    // The stock comes back exactly once: with the one update that turns this refund succeeded.
-    const lines = items.map((i) => ({ productId: i.product_id, quantity: i.quantity }));
-    await giveBackStock(tx, lines);
-    await tx.query(
-      `UPDATE orders o SET status = 'refunded', updated_at = now()
-        WHERE o.id = $1 AND o.status = 'paid'
-          AND NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id AND i.refunded_quantity < i.quantity)
-          AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id AND r.status = 'pending')`,
-      [orderId],
-    );
-    return lines;
-  });
-  if (givenBack.length > 0) await settleHold(deps.redis, orderId, givenBack);
-}
-
-/** Refunds an earlier request recorded but Stripe did not confirm: sent again with their own key. */
+/**
+ * Refunds an earlier request recorded but Stripe did not confirm: sent again with their own key. One
+ * Stripe refuses for good turns failed and no longer blocks this request; an unreachable Stripe
+ * throws (503), and the refund stays pending for the next try.
+ */
 async function completePendingRefunds(deps: RefundDeps, orderId: string): Promise<void> {
-  const { rows } = await deps.db.query<{ id: string; payment_intent_id: string }>(
-    `SELECT r.id, o.payment_intent_id FROM refunds r JOIN orders o ON o.id = r.order_id
-      WHERE r.order_id = $1 AND r.status = 'pending' AND o.payment_intent_id IS NOT NULL
-        AND EXISTS (SELECT 1 FROM refund_items ri WHERE ri.refund_id = r.id)
-      ORDER BY r.created_at`,
-    [orderId],
-  );
-  for (const pending of rows) await sendToStripe(deps, orderId, pending.id, pending.payment_intent_id);
+  for (const pending of await pendingRefunds(deps.db, { orderId })) await sendRefund(deps, pending);
 }

@@ -23,12 +23,23 @@ export interface RefundRequest {
   metadata: Record<string, string>;
 }
 
+/**
+ * What Stripe said to a refund: `sent` (Stripe has it: its status may still be pending at the bank)
+ * or `rejected` for good (a 4xx such as charge_already_refunded: the same request will never pass).
+ * "Unreachable, 5xx, rate-limited" is not an outcome: it is thrown as PaymentProviderError.
+ */
+export type RefundOutcome =
+  | { kind: 'sent'; refundId: string; status: string }
+  | { kind: 'rejected'; code: string; message: string };
+
 export interface Payments {
   /** Creates and confirms a PaymentIntent; the idempotency key is derived from the order id. */
   charge(request: ChargeRequest): Promise<PaymentOutcome>;
   /** The PaymentIntent an earlier attempt made for this order, if any. */
   findCharge(orderId: string, paymentIntentId: string | null): Promise<PaymentOutcome | null>;
-  refund(request: RefundRequest): Promise<{ refundId: string }>;
+  refund(request: RefundRequest): Promise<RefundOutcome>;
+  /** The refund Stripe made for our refund row `refundId` (metadata.refund_id) on this PaymentIntent, if any. */
+  findRefund(paymentIntentId: string, refundId: string): Promise<{ refundId: string; status: string } | null>;
 }
 
 /** Stripe could not be reached, timed out, or answered 5xx: nothing is known, retry later. */

@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { PaymentProviderError, type ChargeRequest, type PaymentOutcome, type Payments, type RefundRequest } from './payments';
+import { PaymentProviderError, type ChargeRequest, type PaymentOutcome, type Payments, type RefundOutcome, type RefundRequest } from './payments';
 
 /** Stripe error types that mean "the provider is unavailable", not "this request is wrong". */
 const UNAVAILABLE = new Set(['StripeConnectionError', 'StripeAPIError', 'StripeRateLimitError', 'StripeAuthenticationError', 'StripePermissionError']);
@@ -51,6 +51,18 @@ function declinedOrThrow(error: unknown): PaymentOutcome {
   throw new PaymentProviderError(`Stripe: ${e.message ?? 'request failed'}`, error);
 }
 
+/**
+ * Refunds are classified like charges: unavailable -> PaymentProviderError (retry later); a request
+ * Stripe refuses (invalid request, idempotency conflict, a card-side refusal) -> rejected for good.
+ */
+function rejectedOrThrow(error: unknown): RefundOutcome {
+  const e = (error ?? {}) as StripeErrorLike;
+  if (!isUnavailable(e) && (e.type === 'StripeInvalidRequestError' || e.type === 'StripeIdempotencyError' || e.type === 'StripeCardError')) {
+    return { kind: 'rejected', code: e.code ?? e.type, message: e.message ?? 'Stripe refused the refund' };
+  }
+  throw new PaymentProviderError(`Stripe: ${e.message ?? 'request failed'}`, error);
+}
+
 function unavailable(error: unknown): never {
   const e = (error ?? {}) as StripeErrorLike;
   throw new PaymentProviderError(`Stripe: ${e.message ?? 'request failed'}`, error);
@@ -92,7 +104,7 @@ export function stripePayments(stripe: () => Stripe): Payments {
       }
     },
 
-    async refund(request: RefundRequest): Promise<{ refundId: string }> {
+    async refund(request: RefundRequest): Promise<RefundOutcome> {
       const client = stripe();
       try {
         const refund = await client.refunds.create(
@@ -104,7 +116,19 @@ export function stripePayments(stripe: () => Stripe): Payments {
           },
           { idempotencyKey: request.idempotencyKey },
         );
-        return { refundId: refund.id };
+        return { kind: 'sent', refundId: refund.id, status: refund.status ?? 'succeeded' };
+      } catch (error) {
+        return rejectedOrThrow(error);
+      }
+    },
+
+    async findRefund(paymentIntentId: string, refundId: string): Promise<{ refundId: string; status: string } | null> {
+      const client = stripe();
+      try {
+        // 100 is the API's largest page; an order is refunded in far fewer pieces than that.
+        const list = await client.refunds.list({ payment_intent: paymentIntentId, limit: 100 });
+        const found = list.data.find((r) => r.metadata?.refund_id === refundId && r.status !== 'failed' && r.status !== 'canceled');
+        return found ? { refundId: found.id, status: found.status ?? 'succeeded' } : null;
       } catch (error) {
         return unavailable(error);
       }

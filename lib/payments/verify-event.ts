@@ -30,10 +30,15 @@ export function verifyStripeEvent(webhooks: StripeWebhooks, payload: Buffer, sig
       throw new InvalidRequestError('the signed body is not a Stripe event', { field: 'body' });
     }
     const candidate = event as unknown as { id?: unknown; type?: unknown; created?: unknown } | null;
-    if (!candidate || typeof candidate.id !== 'string' || typeof candidate.type !== 'string' || typeof candidate.created !== 'number') {
+    if (!candidate || typeof candidate.id !== 'string' || typeof candidate.type !== 'string' || !isUnixSeconds(candidate.created)) {
       throw new InvalidRequestError('the signed body is not a Stripe event (id, type, created)', { field: 'body' });
     }
     return event;
   }
   throw new InvalidSignatureError();
+}
+
+/** A Stripe `created`: whole Unix seconds, positive, and small enough for a PostgreSQL bigint and a JS number. */
+function isUnixSeconds(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0;
 }

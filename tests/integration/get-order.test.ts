@@ -37,6 +37,7 @@ describe('GET /orders/{orderId}', () => {
           stripeRefundId: refund.body.refund.stripeRefundId,
           reason: 'requested_by_customer',
           status: 'succeeded',
+          failureReason: null,
           createdAt: expect.any(String),
           items: [{ productId: mug.id, quantity: 1, amountCents: 1500 }],
         },

@@ -3,8 +3,8 @@ import { EVENT_MARK_TTL_SECONDS } from '../../lib/orders/apply-payment-event';
 import { availableOf, givenProduct, holdOf, inventoryOf, orderRow } from '../helpers/builders';
 import { db, redis } from '../helpers/harness';
 import { givenPaidOrder, givenPendingOrder, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
-import { refund, event as stripeEvent } from '../helpers/stripe-fixtures';
-import { mockConstructEvent, mockRefundsCreate } from '../helpers/stripe-mock';
+import { connectionError, paymentIntent, refund, event as stripeEvent } from '../helpers/stripe-fixtures';
+import { mockConstructEvent, mockPaymentIntentsRetrieve, mockRefundsCreate } from '../helpers/stripe-mock';
 import { deliver, OLD_WEBHOOK_SECRET, paymentEvent, sign } from '../helpers/webhooks';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -182,19 +182,60 @@ describe('POST /webhooks/stripe', () => {
       expect(await holdOf(order.id)).toEqual({});
     });
 
-    test('succeeded (earlier created) arriving before a later payment_failed ends failed, with the stock given back', async () => {
+    test('a later payment_failed for a paid order whose PaymentIntent Stripe says succeeded: the order stays paid, its stock and money kept', async () => {
       const product = await givenProduct({ stock: 5 });
       const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
       const succeeded = paymentEvent('payment_intent.succeeded', order, { created: now() - 10 });
       const failed = paymentEvent('payment_intent.payment_failed', order, { created: now() - 5 });
+      mockPaymentIntentsRetrieve.mockResolvedValue(paymentIntent({ id: order.paymentIntentId, status: 'succeeded', amount: order.amountCents, currency: 'usd', orderId: order.id }));
 
       await deliver(succeeded.payload);
       expect(await inventoryOf(product.id)).toBe(3);
+      const response = await deliver(failed.payload);
+
+      expect(response.statusCode).toBe(200);
+      expect(mockPaymentIntentsRetrieve).toHaveBeenCalledTimes(1);
+      expect(mockPaymentIntentsRetrieve).toHaveBeenCalledWith(order.paymentIntentId);
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid', failure_code: null });
+      expect(await inventoryOf(product.id)).toBe(3);
+      expect(await availableOf(product.id)).toBe(3);
+      expect(mockRefundsCreate).not.toHaveBeenCalled();
+    });
+
+    test('a later payment_failed for a paid order whose PaymentIntent Stripe says did not succeed: failed, the stock given back once', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      const succeeded = paymentEvent('payment_intent.succeeded', order, { created: now() - 10 });
+      const failed = paymentEvent('payment_intent.payment_failed', order, { created: now() - 5 });
+      mockPaymentIntentsRetrieve.mockResolvedValue(
+        paymentIntent({ id: order.paymentIntentId, status: 'requires_payment_method', amount: order.amountCents, currency: 'usd', orderId: order.id }),
+      );
+
+      await deliver(succeeded.payload);
       await deliver(failed.payload);
+      await deliver(failed.payload); // redelivered: a duplicate, nothing moves twice
 
       expect(await orderRow(order.id)).toMatchObject({ status: 'failed', failure_code: 'payment_declined' });
       expect(await inventoryOf(product.id)).toBe(5);
       expect(await availableOf(product.id)).toBe(5);
+      expect(mockRefundsCreate).not.toHaveBeenCalled();
+    });
+
+    test('a later payment_failed for a paid order while Stripe is unreachable: 503 with Retry-After, nothing changes, the event is not marked', async () => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      await deliver(paymentEvent('payment_intent.succeeded', order, { created: now() - 10 }).payload);
+      const failed = paymentEvent('payment_intent.payment_failed', order, { created: now() - 5 });
+      mockPaymentIntentsRetrieve.mockRejectedValue(connectionError());
+
+      const response = await deliver(failed.payload);
+
+      expect(response.statusCode).toBe(503);
+      expect(response.headers['Retry-After']).toBe('2');
+      expect(response.body.error.code).toBe('payment_provider_unavailable');
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+      expect(await inventoryOf(product.id)).toBe(3);
+      expect(await redis().exists(keys.stripeEvent(failed.event.id))).toBe(0);
     });
 
     test('an older event arriving last changes nothing', async () => {

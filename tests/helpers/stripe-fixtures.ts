@@ -104,3 +104,9 @@ export function apiError(): Error {
   const { errors } = actualStripe();
   return new errors.StripeAPIError({ message: 'Something went wrong on Stripe\'s end.', statusCode: 500, type: 'api_error' } as never);
 }
+
+/** What the SDK throws when Stripe refuses a request for good (HTTP 400), e.g. charge_already_refunded. */
+export function invalidRequestError(code: string, message: string): Error {
+  const { errors } = actualStripe();
+  return new errors.StripeInvalidRequestError({ type: 'invalid_request_error', code, message, statusCode: 400, requestId: nextId('req') } as never);
+}

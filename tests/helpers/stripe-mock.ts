@@ -9,6 +9,7 @@ export const mockPaymentIntentsCreate = jest.fn();
 export const mockPaymentIntentsSearch = jest.fn();
 export const mockPaymentIntentsRetrieve = jest.fn();
 export const mockRefundsCreate = jest.fn();
+export const mockRefundsList = jest.fn();
 export const mockConstructEvent = jest.fn();
 
 jest.mock('stripe', () => {
@@ -27,7 +28,7 @@ jest.mock('stripe', () => {
         search: mockPaymentIntentsSearch,
         retrieve: mockPaymentIntentsRetrieve,
       },
-      refunds: { create: mockRefundsCreate },
+      refunds: { create: mockRefundsCreate, list: mockRefundsList },
       webhooks,
     };
   }
@@ -49,8 +50,10 @@ export function mockedStripe(): Stripe {
 }
 
 export function resetStripeMocks(): void {
-  for (const fn of [mockPaymentIntentsCreate, mockPaymentIntentsSearch, mockPaymentIntentsRetrieve, mockRefundsCreate]) fn.mockReset();
+  for (const fn of [mockPaymentIntentsCreate, mockPaymentIntentsSearch, mockPaymentIntentsRetrieve, mockRefundsCreate, mockRefundsList]) fn.mockReset();
   mockConstructEvent.mockClear();
   // Unless a test says otherwise, no earlier attempt has made a PaymentIntent.
   mockPaymentIntentsSearch.mockResolvedValue({ object: 'search_result', data: [], has_more: false, next_page: null, url: '/v1/payment_intents/search' });
+  // ... nor has Stripe any refund the service did not hear of.
+  mockRefundsList.mockResolvedValue({ object: 'list', data: [], has_more: false, url: '/v1/refunds' });
 }

@@ -1,7 +1,9 @@
 import { keys } from '../../lib/inventory/keys';
 import { availableOf, countRows, givenProduct, holdOf, inventoryOf, orderRow } from '../helpers/builders';
 import { createOrderHandler } from '../../handlers/create-order';
-import type { Db } from '../../lib/db';
+import { Client } from 'pg';
+import { testEnvironment } from '../../lib/config';
+import { createPoolDb, type Db } from '../../lib/db';
 import { loadStockMirror } from '../../lib/inventory/stock';
 import { apiGatewayEvent, invoke } from '../helpers/events';
 import { db, redis, testDeps } from '../helpers/harness';
@@ -141,5 +143,75 @@ describe('when PostgreSQL fails after the key was taken and the stock held', () 
     expect(await redis().keys('*')).toEqual([keys.stock(product.id)]);
     expect(await availableOf(product.id)).toBe(2);
     expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+  });
+});
+
+describe('when PostgreSQL cannot serve now', () => {
+  test('it refuses the connection itself (53300 too many connections, from a real server): 503 service_unavailable with Retry-After, nothing written', async () => {
+    // Prepare: a role PostgreSQL lets connect zero times at once: every connection gets 53300.
+    const admin = new Client({ connectionString: testEnvironment().databaseUrl });
+    await admin.connect();
+    await admin.query(`DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'orders_no_connections') THEN
+        CREATE ROLE orders_no_connections LOGIN CONNECTION LIMIT 0;
+      END IF; END $$`);
+    await admin.end();
+    const url = Object.assign(new URL(testEnvironment().databaseUrl), { username: 'orders_no_connections' }).toString();
+    const full = createPoolDb(url, 1);
+    const seen = await full.query('SELECT 1').catch((error: { code?: string }) => error.code);
+    expect(seen).toBe('53300');
+    const product = await givenProduct({ stock: 2 });
+    const handler = createOrderHandler(() => ({ ...testDeps(), db: full }));
+
+    // Act
+    const response = await invoke(
+      handler,
+      apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': 'key-pg-full' }, body: orderBody([{ productId: product.id, quantity: 1 }]) }),
+    );
+    await full.end();
+
+    // Assess
+    expect(response.statusCode).toBe(503);
+    expect(response.headers['Retry-After']).toBe('1');
+    expect(response.body.error.code).toBe('service_unavailable');
+    expect(await countRows('orders')).toBe(0);
+    expect(await redis().keys('*')).toEqual([]);
+    expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+  });
+
+  test.each([
+    ['53300', 'too many connections'],
+    ['53100', 'disk full'],
+    ['53200', 'out of memory'],
+    ['08006', 'connection failure'],
+    ['57P03', 'the database system is starting up'],
+    ['57014', 'canceling statement due to statement timeout'],
+    ['40P01', 'deadlock detected'],
+    ['40001', 'could not serialize access'],
+    ['55P03', 'lock not available'],
+  ])('SQLSTATE %s (%s) is 503 service_unavailable, not 500', async (code, message) => {
+    const failing: Db = { query: () => Promise.reject(Object.assign(new Error(message), { code })), transaction: () => Promise.reject(Object.assign(new Error(message), { code })) };
+    const product = await givenProduct({ stock: 2 });
+    const handler = createOrderHandler(() => ({ ...testDeps(), db: failing }));
+
+    const response = await invoke(
+      handler,
+      apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': `key-${code}` }, body: orderBody([{ productId: product.id, quantity: 1 }]) }),
+    );
+
+    expect({ code, status: response.statusCode, error: response.body.error.code }).toEqual({ code, status: 503, error: 'service_unavailable' });
+  });
+
+  test('a statement that is wrong (23505 unique violation, 42P01 undefined table) is still a masked 500', async () => {
+    for (const code of ['23505', '42P01']) {
+      const failing: Db = { query: () => Promise.reject(Object.assign(new Error('bug'), { code })), transaction: () => Promise.reject(Object.assign(new Error('bug'), { code })) };
+      const handler = createOrderHandler(() => ({ ...testDeps(), db: failing }));
+      const product = await givenProduct({ stock: 2 });
+      const response = await invoke(
+        handler,
+        apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': `key-${code}` }, body: orderBody([{ productId: product.id, quantity: 1 }]) }),
+      );
+      expect({ code, status: response.statusCode }).toEqual({ code, status: 500 });
+    }
   });
 });

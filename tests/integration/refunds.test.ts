@@ -1,8 +1,10 @@
 import { countRows, givenProduct, inventoryOf, orderRow } from '../helpers/builders';
 import { db } from '../helpers/harness';
 import { givenPaidOrder, givenPendingOrder, postRefund, stripeRefunds } from '../helpers/orders';
-import { connectionError } from '../helpers/stripe-fixtures';
-import { mockRefundsCreate } from '../helpers/stripe-mock';
+import { connectionError, invalidRequestError, refund as stripeRefund } from '../helpers/stripe-fixtures';
+import { mockRefundsCreate, mockRefundsList } from '../helpers/stripe-mock';
+import { availableOf } from '../helpers/builders';
+import { orderBody, postOrder } from '../helpers/orders';
 
 async function refundRows(orderId: string) {
   const { rows } = await db().query<{ id: string; amount_cents: number; stripe_refund_id: string | null; status: string }>(
@@ -239,5 +241,121 @@ describe('POST /orders/{orderId}/refunds', () => {
       `refund-${failed.body.error.refundId}`,
     ]);
     expect(await inventoryOf(mug.id)).toBe(9);
+  });
+
+  describe('a refund Stripe refuses for good (4xx)', () => {
+    const alreadyRefunded = () => invalidRequestError('charge_already_refunded', 'Charge ch_1 has already been refunded.');
+
+    test('answers 409 refund_rejected with Stripe\'s code, records the refund failed, moves no stock and lets the lines be refunded again', async () => {
+      // Prepare
+      const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+      const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+      mockRefundsCreate.mockRejectedValueOnce(alreadyRefunded());
+
+      // Act
+      const refused = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
+
+      // Assess: Stripe was asked whether a refund of ours exists before the row was failed.
+      expect(refused.statusCode).toBe(409);
+      expect(refused.body.error).toMatchObject({ code: 'refund_rejected', orderId: order.id, providerCode: 'charge_already_refunded' });
+      expect(mockRefundsList).toHaveBeenCalledWith({ payment_intent: order.paymentIntentId, limit: 100 });
+      const [failedRow] = await refundRows(order.id);
+      expect(failedRow).toMatchObject({ id: refused.body.error.refundId, status: 'failed', stripe_refund_id: null });
+      const { rows } = await db().query('SELECT failure_reason FROM refunds WHERE id = $1', [refused.body.error.refundId]);
+      expect(rows).toEqual([{ failure_reason: 'charge_already_refunded' }]);
+      expect(await inventoryOf(mug.id)).toBe(8);
+      expect(await availableOf(mug.id)).toBe(8);
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+
+      // The refused units still count as unrefunded: a full refund takes both, once.
+      stripeRefunds();
+      const full = await postRefund(order.id);
+      expect(full.statusCode).toBe(201);
+      expect(full.body.refund.items).toEqual([{ productId: mug.id, quantity: 2, amountCents: 2000 }]);
+      expect(full.body.order.status).toBe('refunded');
+      expect(await inventoryOf(mug.id)).toBe(10);
+      expect(await availableOf(mug.id)).toBe(10);
+      expect(mockRefundsCreate).toHaveBeenCalledTimes(2);
+    });
+
+    test('a refund left pending by an outage that Stripe later refuses no longer blocks the order: the next request is served', async () => {
+      const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+      const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+      mockRefundsCreate.mockRejectedValueOnce(connectionError());
+      const stuck = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
+      expect(stuck.statusCode).toBe(503);
+
+      mockRefundsCreate.mockRejectedValueOnce(alreadyRefunded());
+      stripeRefunds();
+      const next = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 2 }] });
+
+      expect(next.statusCode).toBe(201);
+      expect(next.body.refund).toMatchObject({ amountCents: 2000, status: 'succeeded' });
+      expect((await refundRows(order.id)).map((r) => r.status)).toEqual(['failed', 'succeeded']);
+      expect(mockRefundsCreate.mock.calls.map(([, options]) => options.idempotencyKey)).toEqual([
+        `refund-${stuck.body.error.refundId}`,
+        `refund-${stuck.body.error.refundId}`,
+        `refund-${next.body.refund.id}`,
+      ]);
+      expect(await inventoryOf(mug.id)).toBe(10);
+    });
+
+    test('a refusal for a refund Stripe already made for this row (its key expired) records that refund: stock given back once', async () => {
+      const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+      const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+      mockRefundsCreate.mockRejectedValueOnce(connectionError());
+      const stuck = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] }, { idempotencyKey: 'lost-answer' });
+      expect(stuck.statusCode).toBe(503);
+      const madeEarlier = stripeRefund({ amount: 1000, currency: 'usd', paymentIntentId: order.paymentIntentId, metadata: { order_id: order.id, refund_id: stuck.body.error.refundId } });
+      mockRefundsCreate.mockRejectedValueOnce(alreadyRefunded());
+      mockRefundsList.mockResolvedValue({ object: 'list', data: [madeEarlier], has_more: false, url: '/v1/refunds' });
+
+      const retried = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] }, { idempotencyKey: 'lost-answer' });
+
+      expect(retried.statusCode).toBe(201);
+      expect(retried.body.refund).toMatchObject({ id: stuck.body.error.refundId, status: 'succeeded', stripeRefundId: madeEarlier.id });
+      expect(await refundRows(order.id)).toEqual([expect.objectContaining({ status: 'succeeded', stripe_refund_id: madeEarlier.id })]);
+      expect(await inventoryOf(mug.id)).toBe(9);
+      expect(await availableOf(mug.id)).toBe(9);
+    });
+
+    test('a retry with the Idempotency-Key of a refused refund gets the same 409, and nothing is sent again', async () => {
+      const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+      const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+      mockRefundsCreate.mockRejectedValueOnce(alreadyRefunded());
+      const body = { items: [{ productId: mug.id, quantity: 1 }] };
+
+      const first = await postRefund(order.id, body, { idempotencyKey: 'refused' });
+      const again = await postRefund(order.id, body, { idempotencyKey: 'refused' });
+
+      expect([first.statusCode, again.statusCode]).toEqual([409, 409]);
+      expect(again.body.error).toMatchObject({ code: 'refund_rejected', refundId: first.body.error.refundId, providerCode: 'charge_already_refunded' });
+      expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+      expect(await countRows('refunds')).toBe(1);
+      expect(await inventoryOf(mug.id)).toBe(8);
+    });
+  });
+
+  test('Idempotency-Keys of orders and refunds never meet: an order placed under "refund:<orderId>:k" or "<orderId>:k" does not answer the refund with key k', async () => {
+    // Prepare: the keys the refund route once used for key k, taken first by public POST /orders.
+    const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+    for (const squatted of [`refund:${order.id}:k`, `${order.id}:k`, `refund ${order.id} k`.replace(/ /g, '_')]) {
+      const placed = await postOrder(orderBody([{ productId: mug.id, quantity: 1 }]), { idempotencyKey: squatted });
+      expect(placed.statusCode).toBe(201);
+    }
+    stripeRefunds();
+
+    // Act
+    const refunded = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] }, { idempotencyKey: 'k' });
+    const replayed = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] }, { idempotencyKey: 'k' });
+
+    // Assess
+    expect(refunded.statusCode).toBe(201);
+    expect(refunded.body.refund).toMatchObject({ orderId: order.id, amountCents: 1000 });
+    expect(replayed.statusCode).toBe(201);
+    expect(replayed.headers['Idempotent-Replayed']).toBe('true');
+    expect(replayed.body.refund.id).toBe(refunded.body.refund.id);
+    expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
   });
 });

@@ -103,6 +103,41 @@ describe('POST /webhooks/stripe', () => {
       expect(noType.statusCode).toBe(400);
       expect(await redis().keys('stripe:event:*')).toEqual([]);
     });
+
+    test.each([
+      ['data missing', (e: Record<string, unknown>) => ({ ...e, data: undefined })],
+      ['data null', (e: Record<string, unknown>) => ({ ...e, data: null })],
+      ['data.object null', (e: Record<string, unknown>) => ({ ...e, data: { object: null } })],
+      ['data.object without an id', (e: Record<string, unknown>) => ({ ...e, data: { object: { object: 'payment_intent', metadata: {} } } })],
+      ['data.object a string', (e: Record<string, unknown>) => ({ ...e, data: { object: 'pi_1' } })],
+      ['data.object.metadata a string', (e: Record<string, unknown>) => ({ ...e, data: { object: { id: 'pi_1', metadata: 'x' } } })],
+      ['created 1e20', (e: Record<string, unknown>) => ({ ...e, created: 1e20 })],
+      ['created 1.5', (e: Record<string, unknown>) => ({ ...e, created: 1.5 })],
+      ['created negative', (e: Record<string, unknown>) => ({ ...e, created: -1 })],
+    ])('a signed %s gets 400 invalid_request for both handled types; nothing changes, nothing is marked', async (_, malform) => {
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      for (const type of ['payment_intent.succeeded', 'payment_intent.payment_failed'] as const) {
+        const { event } = paymentEvent(type, order);
+        const payload = JSON.stringify(malform(event as unknown as Record<string, unknown>));
+
+        const response = await deliver(payload);
+
+        expect({ type, status: response.statusCode, code: response.body.error?.code }).toEqual({ type, status: 400, code: 'invalid_request' });
+      }
+      expect(await orderRow(order.id)).toMatchObject({ status: 'pending', last_event_created: null });
+      expect(await inventoryOf(product.id)).toBe(5);
+      expect(await holdOf(order.id)).toEqual({ [product.id]: '2' });
+      expect(await redis().keys('stripe:event:*')).toEqual([]);
+    });
+
+    test('an event type the service does not handle is acknowledged whatever its object holds', async () => {
+      const { event } = paymentEvent('payment_intent.succeeded', { id: '00000000-0000-4000-8000-000000000000', paymentIntentId: 'pi_x', amountCents: 1, currency: 'usd' });
+      const response = await deliver(JSON.stringify({ ...event, type: 'customer.created', data: null }));
+
+      expect(response.statusCode).toBe(200);
+      expect(response.body).toEqual({ received: true });
+    });
   });
 
   describe('delivery', () => {
@@ -310,6 +345,43 @@ describe('POST /webhooks/stripe', () => {
       expect(params).toMatchObject({ payment_intent: slow.body.order.paymentIntentId, amount: 4500 });
       expect(options.idempotencyKey).toMatch(/^refund-/);
     });
+
+    test('while Stripe is unreachable for its refund: 503 with Retry-After, the event is not marked; the redelivery refunds it once', async () => {
+      // Prepare: as above, a late success whose stock was sold to another order.
+      const product = await givenProduct({ priceCents: 4500, stock: 1 });
+      stripeAnswers('requires_action');
+      const slow = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { config: { reservationTtlSeconds: 1 } });
+      await new Promise((r) => setTimeout(r, 1_200));
+      stripeAnswers('succeeded');
+      expect((await postOrder(orderBody([{ productId: product.id, quantity: 1 }]))).statusCode).toBe(201);
+      const late = paymentEvent('payment_intent.succeeded', slow.body.order);
+      mockRefundsCreate.mockRejectedValueOnce(connectionError());
+
+      // Act
+      const unavailable = await deliver(late.payload);
+
+      // Assess: the order failed with its refund recorded, waiting; Stripe retries the event.
+      expect(unavailable.statusCode).toBe(503);
+      expect(unavailable.headers['Retry-After']).toBe('2');
+      expect(unavailable.body.error.code).toBe('payment_provider_unavailable');
+      expect(await redis().exists(keys.stripeEvent(late.event.id))).toBe(0);
+      expect(await orderRow(slow.body.order.id)).toMatchObject({ status: 'failed', failure_code: 'out_of_stock_after_payment' });
+      const pending = await db().query('SELECT id, status FROM refunds WHERE order_id = $1', [slow.body.order.id]);
+      expect(pending.rows).toEqual([{ id: expect.any(String), status: 'pending' }]);
+
+      mockRefundsCreate.mockImplementation(async (params: { amount: number; payment_intent: string }) =>
+        refund({ amount: params.amount, currency: 'usd', paymentIntentId: params.payment_intent }),
+      );
+      const redelivered = await deliver(late.payload);
+
+      expect(redelivered.statusCode).toBe(200);
+      const { rows } = await db().query('SELECT amount_cents, status FROM refunds WHERE order_id = $1', [slow.body.order.id]);
+      expect(rows).toEqual([{ amount_cents: 4500, status: 'succeeded' }]);
+      expect(mockRefundsCreate.mock.calls.map(([, options]) => options.idempotencyKey)).toEqual([
+        `refund-${pending.rows[0].id}`,
+        `refund-${pending.rows[0].id}`,
+      ]);
+      expect(await inventoryOf(product.id)).toBe(0);
+    });
   });
 });
-

@@ -14,6 +14,9 @@
  * Test controls: POST /_double/faults (json {"mode":"500"|"timeout"|"drop","count":n}) makes the
  * next n PaymentIntent creations fail that way ('500' before charging; 'timeout' and 'drop' after
  * charging, losing the answer); GET /_double/stats counts what was asked.
+ *
+ * Refunds can be read back as Stripe lists them: GET /v1/refunds?payment_intent=pi_...&limit=N
+ * (newest first) and GET /v1/refunds/{id}.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
@@ -47,6 +50,8 @@ export interface StripeDouble {
   stats: { paymentIntentsCreated: number; refundsCreated: number; eventsDelivered: number; requests: number };
   /** The PaymentIntents created for an order (metadata.order_id): what its customer was charged. */
   intentsFor(orderId: string): Json[];
+  /** The refunds made on a PaymentIntent, oldest first: what went back to its customer. */
+  refundsFor(paymentIntentId: string): Json[];
   /** Makes the next `count` PaymentIntent creations fail (see the file comment). */
   injectFault(mode: FaultMode, count: number): void;
   close(): Promise<void>;
@@ -207,6 +212,19 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     return { status: 200, body: refund };
   }
 
+  /** Stripe's list of refunds: newest first, optionally of one PaymentIntent, `limit` 1-100 (default 10). */
+  function listRefunds(params: URLSearchParams): { status: number; body: Json } {
+    const rawLimit = params.get('limit');
+    const limit = rawLimit === null ? 10 : Number(rawLimit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      return { status: 400, body: { error: { type: 'invalid_request_error', code: 'parameter_invalid_integer', param: 'limit', message: 'Invalid integer: limit (1-100)' } } };
+    }
+    const paymentIntent = params.get('payment_intent');
+    // Newest first; the Map keeps creation order, which breaks ties within one second.
+    const all = [...refunds.values()].filter((r) => paymentIntent === null || r.payment_intent === paymentIntent).reverse();
+    return { status: 200, body: { object: 'list', data: all.slice(0, limit), has_more: all.length > limit, url: '/v1/refunds' } };
+  }
+
   function search(query: string): Json {
     const match = /metadata\['([^']+)'\]:'([^']*)'/.exec(query);
     const data = match ? [...intents.values()].filter((pi) => (pi.metadata as Json)?.[match[1] as string] === match[2]) : [];
@@ -252,6 +270,7 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
       return;
     }
     const intentPath = /^\/v1\/payment_intents\/([^/]+)$/.exec(url.pathname);
+    const refundPath = /^\/v1\/refunds\/([^/]+)$/.exec(url.pathname);
     const authenticate = /^\/_double\/payment_intents\/([^/]+)\/authenticate$/.exec(url.pathname);
 
     if (req.method === 'POST' && url.pathname === '/v1/payment_intents') {
@@ -286,6 +305,15 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     }
     if (req.method === 'POST' && url.pathname === '/v1/refunds') {
       return withIdempotency(req, raw, res, () => createRefund(parseForm(raw)));
+    }
+    if (req.method === 'GET' && url.pathname === '/v1/refunds') {
+      const listed = listRefunds(url.searchParams);
+      return send(res, listed.status, listed.body);
+    }
+    if (req.method === 'GET' && refundPath) {
+      const refund = refunds.get(refundPath[1] as string);
+      if (refund) return send(res, 200, refund);
+      return stripeError(res, 404, { type: 'invalid_request_error', code: 'resource_missing', param: 'id', message: `No such refund: '${refundPath[1]}'` });
     }
     if (req.method === 'POST' && authenticate) {
       const intent = intents.get(authenticate[1] as string);
@@ -323,6 +351,7 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     port,
     stats,
     intentsFor: (orderId) => [...intents.values()].filter((pi) => (pi.metadata as Json)?.order_id === orderId),
+    refundsFor: (paymentIntentId) => [...refunds.values()].filter((r) => r.payment_intent === paymentIntentId),
     injectFault: (mode, count) => Object.assign(faults, { mode, count }),
     close: async () => {
       await Promise.allSettled([...pendingDeliveries]);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import Stripe from 'stripe';
 import { testEnvironment } from '../../lib/config';
 import { dropDatabase, ensureDatabase, freePort, redisAnswers, ROOT, run, stopChild, waitUntil } from '../../scripts/local-stack';
 import { startStripeDouble, type StripeDouble, type StripeDoubleOptions } from '../../scripts/stripe-double';
@@ -87,6 +88,36 @@ export class Container {
     return this.invoke('createOrder', apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': idempotencyKey }, body }));
   }
 
+  /** POST /orders/{orderId}/refunds; no body (undefined) means "refund everything". */
+  refund(orderId: string, body?: unknown, idempotencyKey?: string): Promise<HttpResult> {
+    const path = `/orders/${orderId}/refunds`;
+    return this.invoke(
+      'refund',
+      apiGatewayEvent({
+        method: 'POST',
+        path,
+        routeKey: 'POST /orders/{orderId}/refunds',
+        pathParameters: { orderId },
+        ...(idempotencyKey === undefined ? {} : { headers: { 'idempotency-key': idempotencyKey } }),
+        ...(body === undefined ? { rawBody: '' } : { body }),
+      }),
+    );
+  }
+
+  /** POST /webhooks/stripe with a Stripe event, signed with the stack's webhook secret as Stripe signs it. */
+  webhook(type: string, object: Record<string, unknown>, created: number, eventId: string = `evt_sys_${randomUUID().replace(/-/g, '')}`): Promise<HttpResult> {
+    const payload = stripeEventPayload(type, object, created, eventId);
+    return this.invoke(
+      'stripeWebhook',
+      apiGatewayEvent({
+        method: 'POST',
+        path: '/webhooks/stripe',
+        rawBody: payload,
+        headers: { 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) },
+      }),
+    );
+  }
+
   kill(): void {
     this.child.kill('SIGKILL');
   }
@@ -94,6 +125,11 @@ export class Container {
   stop(): Promise<void> {
     return stopChild(this.child);
   }
+}
+
+/** A Stripe event as Stripe sends it (the raw JSON body that is signed). */
+export function stripeEventPayload(type: string, object: Record<string, unknown>, created: number, eventId: string): string {
+  return JSON.stringify({ id: eventId, object: 'event', api_version: null, livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type, created, data: { object } });
 }
 
 export async function startSystemStack(o: { databaseUrl?: string; double?: StripeDoubleOptions; env?: NodeJS.ProcessEnv } = {}): Promise<SystemStack> {

@@ -366,8 +366,9 @@ describe('POST /webhooks/stripe', () => {
       expect(unavailable.body.error.code).toBe('payment_provider_unavailable');
       expect(await redis().exists(keys.stripeEvent(late.event.id))).toBe(0);
       expect(await orderRow(slow.body.order.id)).toMatchObject({ status: 'failed', failure_code: 'out_of_stock_after_payment' });
-      const pending = await db().query('SELECT id, status FROM refunds WHERE order_id = $1', [slow.body.order.id]);
+      const pending = await db().query<{ id: string; status: string }>('SELECT id, status FROM refunds WHERE order_id = $1', [slow.body.order.id]);
       expect(pending.rows).toEqual([{ id: expect.any(String), status: 'pending' }]);
+      const refundId = pending.rows[0]?.id;
 
       mockRefundsCreate.mockImplementation(async (params: { amount: number; payment_intent: string }) =>
         refund({ amount: params.amount, currency: 'usd', paymentIntentId: params.payment_intent }),
@@ -378,8 +379,8 @@ describe('POST /webhooks/stripe', () => {
       const { rows } = await db().query('SELECT amount_cents, status FROM refunds WHERE order_id = $1', [slow.body.order.id]);
       expect(rows).toEqual([{ amount_cents: 4500, status: 'succeeded' }]);
       expect(mockRefundsCreate.mock.calls.map(([, options]) => options.idempotencyKey)).toEqual([
-        `refund-${pending.rows[0].id}`,
-        `refund-${pending.rows[0].id}`,
+        `refund-${refundId}`,
+        `refund-${refundId}`,
       ]);
       expect(await inventoryOf(product.id)).toBe(0);
     });

@@ -1,15 +1,13 @@
-const base = require('./jest.config.js');
-
 /**
- * The system tier (`npm run test:stress`, `npm run test:faults`): Lambda containers as separate
- * processes against committed data, real faults injected. Nothing is mocked.
+ * The system tier (`npm run test:stress`, `test:races`, `test:faults`): Lambda containers as
+ * separate processes against committed data, real faults injected. Nothing is mocked.
  * @type {import('jest').Config}
  */
 module.exports = {
-  ...base,
-  globalSetup: undefined,
-  globalTeardown: undefined,
-  setupFilesAfterEnv: [],
+  testEnvironment: 'node',
+  transform: { '^.+\\.(t|j)sx?$': ['@swc/jest'] },
+  // middy ships ESM only: let swc turn it into CommonJS like our own code.
+  transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
   roots: ['<rootDir>/tests/system'],
   testMatch: ['**/*.system.ts'],
   testTimeout: 120_000,

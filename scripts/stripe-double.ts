@@ -52,6 +52,8 @@ export interface StripeDouble {
   intentsFor(orderId: string): Json[];
   /** The refunds made on a PaymentIntent, oldest first: what went back to its customer. */
   refundsFor(paymentIntentId: string): Json[];
+  /** The event types the webhook route acknowledged (2xx) for this object id, in order. */
+  acknowledged(objectId: string): string[];
   /** Makes the next `count` PaymentIntent creations fail (see the file comment). */
   injectFault(mode: FaultMode, count: number): void;
   close(): Promise<void>;
@@ -100,6 +102,7 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
   const faults: { mode: FaultMode; count: number } = { mode: '500', count: 0 };
   const stats = { paymentIntentsCreated: 0, refundsCreated: 0, eventsDelivered: 0, requests: 0 };
   const pendingDeliveries = new Set<Promise<void>>();
+  const acknowledgedByObject = new Map<string, string[]>();
 
   async function deliver(type: string, object: Json): Promise<void> {
     if (!options.webhookUrl || !options.webhookSecret) return;
@@ -118,6 +121,8 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
         log(`stripe-double: ${type} ${event.id} -> ${response.status}`);
         if (response.ok) {
           stats.eventsDelivered += 1;
+          const objectId = String(object.id);
+          acknowledgedByObject.set(objectId, [...(acknowledgedByObject.get(objectId) ?? []), type]);
           return;
         }
       } catch (error) {
@@ -351,6 +356,7 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     port,
     stats,
     intentsFor: (orderId) => [...intents.values()].filter((pi) => (pi.metadata as Json)?.order_id === orderId),
+    acknowledged: (objectId) => [...(acknowledgedByObject.get(objectId) ?? [])],
     refundsFor: (paymentIntentId) => [...refunds.values()].filter((r) => r.payment_intent === paymentIntentId),
     injectFault: (mode, count) => Object.assign(faults, { mode, count }),
     close: async () => {

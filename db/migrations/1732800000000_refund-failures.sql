@@ -7,8 +7,12 @@
 ALTER TABLE refunds DROP CONSTRAINT refunds_status_check;
 ALTER TABLE refunds ADD CONSTRAINT refunds_status_check CHECK (status IN ('pending', 'succeeded', 'failed', 'canceled'));
 ALTER TABLE refunds ADD COLUMN failure_reason text;
+-- The time the row was written, not its transaction's start: refunds made in one transaction (a
+-- test's, or a future batch) still list in the order they were made.
+ALTER TABLE refunds ALTER COLUMN created_at SET DEFAULT clock_timestamp();
 
 -- Down Migration
+ALTER TABLE refunds ALTER COLUMN created_at SET DEFAULT now();
 ALTER TABLE refunds DROP COLUMN failure_reason;
 ALTER TABLE refunds DROP CONSTRAINT refunds_status_check;
 ALTER TABLE refunds ADD CONSTRAINT refunds_status_check CHECK (status IN ('pending', 'succeeded'));

@@ -111,7 +111,9 @@ test('3-D Secure: 202 pending with the hold kept, then the delivered webhook com
 
   // The customer passes the challenge; Stripe (the double) delivers payment_intent.succeeded.
   await fetch(`${stack.double.url}/_double/payment_intents/${paymentIntentId}/authenticate`, { method: 'POST', body: 'outcome=succeed' });
-  await eventually(async () => (await status(id)) === 'paid', 'the webhook to mark the order paid');
+  // Acknowledged: the handler has answered, so its Redis step (after its commit) is done too.
+  await eventually(async () => stack.double.acknowledged(paymentIntentId).includes('payment_intent.succeeded'), 'the webhook to be acknowledged');
+  expect(await status(id)).toBe('paid');
 
   expect(await inventory(sku)).toBe(3);
   expect(await stack.redis.exists(`reservation:${id}`)).toBe(0);

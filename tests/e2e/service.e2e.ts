@@ -163,6 +163,35 @@ test('a partial then a full refund: rows, stock given back, order refunded, look
   expect(lookup.body.order.refunds.map((r: { amountCents: number }) => r.amountCents)).toEqual([1000, 2000]);
 });
 
+test('a refund the double refuses with 400 (the charge was refunded from the dashboard): 409 refund_rejected, recorded failed, no stock moved, later refunds not blocked', async () => {
+  const sku = await givenProduct(10, 1000);
+  const placed = await order(sku, 2);
+  const { id: orderId, paymentIntentId } = placed.body.order;
+  // The shop refunds the whole charge in the Stripe dashboard: straight to the double, not through us.
+  const dashboard = await fetch(`${stack.double.url}/v1/refunds`, {
+    method: 'POST',
+    headers: { Authorization: 'Bearer sk_test_dashboard', 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: `payment_intent=${paymentIntentId}`,
+  });
+  expect(dashboard.status).toBe(200);
+
+  const refused = await http('POST', `/orders/${orderId}/refunds`, { items: [{ productId: sku, quantity: 1 }] });
+  const again = await http('POST', `/orders/${orderId}/refunds`, {});
+
+  expect(refused.status).toBe(409);
+  expect(refused.body.error).toMatchObject({ code: 'refund_rejected', providerCode: 'charge_already_refunded', orderId });
+  expect(again.status).toBe(409);
+  expect(again.body.error.code).toBe('refund_rejected');
+  const { rows } = await stack.db.query('SELECT status, failure_reason FROM refunds WHERE order_id = $1 ORDER BY created_at', [orderId]);
+  expect(rows).toEqual([
+    { status: 'failed', failure_reason: 'charge_already_refunded' },
+    { status: 'failed', failure_reason: 'charge_already_refunded' },
+  ]);
+  expect(await inventory(sku)).toBe(8);
+  expect(await status(orderId)).toBe('paid');
+  expect(stack.double.refundsFor(paymentIntentId)).toHaveLength(1);
+});
+
 test('a forged webhook gets 401 and changes nothing', async () => {
   const sku = await givenProduct(5);
   const pending = await order(sku, 1, 'pm_card_authenticationRequired');

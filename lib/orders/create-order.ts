@@ -106,7 +106,7 @@ async function placeOrResume(
 }
 
 /** The catalogue's verdict on the lines (the insert wrote nothing when any of these refuse them). */
-function checkPrices(lines: PricedLine[]) {
+export function checkPrices(lines: PricedLine[]) {
   const unknown = lines.find((l) => l.unitPriceCents === null);
   if (unknown) throw new UnknownProductError(unknown.productId);
   const currencies = [...new Set(lines.map((l) => l.currency as string))];

@@ -82,7 +82,7 @@ async function refund(
 }
 
 /** The lines to refund: those asked for, or everything not yet refunded. */
-function refundLines(order: Order, request: RefundRequest): RefundLine[] {
+export function refundLines(order: Order, request: RefundRequest): RefundLine[] {
   const bought = new Map(order.lines.map((l) => [l.productId, l]));
   const asked = request.items ?? order.lines.map((l) => ({ productId: l.productId, quantity: l.quantity - l.refundedQuantity }));
   const lines = asked

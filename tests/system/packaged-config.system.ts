@@ -28,7 +28,7 @@ interface Template {
 test('serverless package gives every function every configuration setting from the environment', () => {
   const dir = mkdtempSync(join(tmpdir(), 'packaged-config-'));
   try {
-    const env = { ...process.env, ...SETTINGS, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...SETTINGS, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' };
     for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE']) delete env[name];
     const run = spawnSync('npx', ['serverless', 'package', '--package', dir], { cwd: ROOT, env, encoding: 'utf8' });
     expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' });

@@ -49,3 +49,18 @@ export async function idempotencyRecord(key: string): Promise<unknown> {
   const raw = await redis().get(keys.idempotency(key));
   return raw === null ? null : JSON.parse(raw);
 }
+
+/**
+ * held:{p}: the live holds on a product as the hold script counts them (0 once the key is gone).
+ * The reservation hash of an order is deleted by every settle, whatever it released; this counter
+ * is what keeps stock from being held again, so "the hold was released" is asserted here.
+ */
+export async function heldOf(productId: string): Promise<number> {
+  return Number((await redis().get(keys.held(productId))) ?? 0);
+}
+
+/** stock:{p}: the stock mirror the hold script reads (null: not loaded). */
+export async function mirrorOf(productId: string): Promise<number | null> {
+  const raw = await redis().get(keys.stock(productId));
+  return raw === null ? null : Number(raw);
+}

@@ -5,7 +5,8 @@ import { refundHandler } from '../../handlers/refund';
 import type { Config } from '../../lib/config';
 import { apiGatewayEvent, invoke, type Response } from './events';
 import { testDeps } from './harness';
-import { paymentIntent, refund } from './stripe-fixtures';
+import { availableOf } from './builders';
+import { cardDeclinedError, paymentIntent, refund } from './stripe-fixtures';
 import { mockPaymentIntentsCreate, mockRefundsCreate } from './stripe-mock';
 
 export interface OrderBody {
@@ -104,4 +105,58 @@ export function stripeRefunds(): void {
   mockRefundsCreate.mockImplementation(async (params: { amount: number; payment_intent: string; metadata?: Record<string, string> }) =>
     refund({ amount: params.amount, currency: 'usd', paymentIntentId: params.payment_intent, metadata: params.metadata }),
   );
+}
+
+/** Stripe declines every card (card_declined with `declineCode`), with the PaymentIntent it made. */
+export function stripeDeclines(declineCode = 'insufficient_funds'): void {
+  mockPaymentIntentsCreate.mockImplementation(async (params: { amount: number; currency: string; metadata: { order_id: string } }) => {
+    const intent = paymentIntent({ status: 'requires_payment_method', amount: params.amount, currency: params.currency, orderId: params.metadata.order_id, declineCode });
+    throw cardDeclinedError({ intent, declineCode });
+  });
+}
+
+/** An order placed through the API whose card was declined (402); returns its id. */
+export async function givenDeclinedOrder(items: OrderBody['items']): Promise<string> {
+  stripeDeclines();
+  const response = await postOrder(orderBody(items, 'pm_card_chargeDeclined'));
+  if (response.statusCode !== 402) throw new Error(`expected a declined order, got ${response.statusCode} ${JSON.stringify(response.body)}`);
+  mockPaymentIntentsCreate.mockClear();
+  return response.body.error.orderId as string;
+}
+
+/**
+ * Runs `look` on the next charge, while Stripe is being asked (the order's hold is in place then and
+ * nothing is locked), then answers as the current mock would. Returns a getter for what it saw.
+ */
+export function duringNextCharge<T>(look: (orderId: string) => Promise<T>): () => T | undefined {
+  const answer = mockPaymentIntentsCreate.getMockImplementation();
+  let seen: T | undefined;
+  mockPaymentIntentsCreate.mockImplementationOnce(async (params: { metadata: { order_id: string } }, ...rest: unknown[]) => {
+    seen = await look(params.metadata.order_id);
+    return answer?.(params, ...rest);
+  });
+  return () => seen;
+}
+
+/**
+ * What a buyer can hold of a product now, checked through the API, not only in PostgreSQL: the
+ * available figure is exactly `units`, an order for one unit more is refused before any charge
+ * (409 insufficient_inventory, Stripe not asked: the hold script itself said no), and an order for
+ * exactly `units` is paid. It sells those units and sets Stripe to succeed: call it last.
+ */
+export async function expectSellableExactly(productId: string, units: number): Promise<void> {
+  expect({ productId, available: await availableOf(productId) }).toEqual({ productId, available: units });
+  stripeAnswers('succeeded');
+  const chargesBefore = mockPaymentIntentsCreate.mock.calls.length;
+  const oneMore = await postOrder(orderBody([{ productId, quantity: units + 1 }]));
+  expect({ productId, units: units + 1, statusCode: oneMore.statusCode, code: oneMore.body.error?.code, charged: mockPaymentIntentsCreate.mock.calls.length - chargesBefore }).toEqual({
+    productId,
+    units: units + 1,
+    statusCode: 409,
+    code: 'insufficient_inventory',
+    charged: 0,
+  });
+  if (units === 0) return;
+  const exactly = await postOrder(orderBody([{ productId, quantity: units }]));
+  expect({ productId, units, statusCode: exactly.statusCode }).toEqual({ productId, units, statusCode: 201 });
 }

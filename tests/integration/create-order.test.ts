@@ -1,8 +1,8 @@
 import { keys } from '../../lib/inventory/keys';
-import { availableOf, countRows, givenProduct, holdOf, idempotencyRecord, inventoryOf, orderRow } from '../helpers/builders';
+import { availableOf, countRows, givenProduct, heldOf, holdOf, idempotencyRecord, inventoryOf, mirrorOf, orderRow } from '../helpers/builders';
 import { loadStockMirror } from '../../lib/inventory/stock';
 import { db, redis } from '../helpers/harness';
-import { expectedPaymentIntent, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
+import { duringNextCharge, expectedPaymentIntent, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
 import { cardDeclinedError, paymentIntent } from '../helpers/stripe-fixtures';
 import { mockPaymentIntentsCreate } from '../helpers/stripe-mock';
 
@@ -31,6 +31,9 @@ describe('POST /orders', () => {
     expect(await orderRow(order.id)).toMatchObject({ status: 'paid', amount_cents: 2500, payment_intent_id: order.paymentIntentId, failure_code: null });
     expect(await inventoryOf(product.id)).toBe(3);
     expect(await holdOf(order.id)).toEqual({});
+    // The hold left held:{p} as the units left the mirror (settle deletes the reservation hash whatever it released).
+    expect(await heldOf(product.id)).toBe(0);
+    expect(await mirrorOf(product.id)).toBe(3);
     expect(await availableOf(product.id)).toBe(3);
     expect(await idempotencyRecord('key-success')).toMatchObject({ state: 'done', response: { statusCode: 201 } });
   });
@@ -47,6 +50,7 @@ describe('POST /orders', () => {
     expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
     expect(await inventoryOf(product.id)).toBe(2);
     expect(await holdOf(response.body.error.orderId)).toEqual({});
+    expect(await heldOf(product.id)).toBe(0);
     expect(await availableOf(product.id)).toBe(2);
     expect(await idempotencyRecord('key-short')).toMatchObject({ state: 'done', response: { statusCode: 409 } });
   });
@@ -67,16 +71,30 @@ describe('POST /orders', () => {
     expect(await orderRow(orderId)).toMatchObject({ status: 'failed', failure_code: 'payment_declined', decline_code: 'insufficient_funds', payment_intent_id: expect.stringMatching(/^pi_/) });
     expect(await inventoryOf(product.id)).toBe(4);
     expect(await holdOf(orderId)).toEqual({});
+    expect(await heldOf(product.id)).toBe(0);
+    expect(await mirrorOf(product.id)).toBe(4);
     expect(await availableOf(product.id)).toBe(4);
     expect(await idempotencyRecord('key-declined')).toMatchObject({ state: 'done', response: { statusCode: 402 } });
   });
 
-  test('charges the sum of every line of a multi-item order and takes each product\'s stock', async () => {
+  test.each([
+    { path: 'stock mirrors not loaded yet (held by reserve())', loaded: false },
+    { path: 'stock mirrors loaded (key and hold taken by one script)', loaded: true },
+  ])('charges the sum of every line of a multi-item order once, holds every line while charging, then takes each product\'s stock ($path)', async ({ loaded }) => {
+    // Prepare
     const mug = await givenProduct({ priceCents: 1500, stock: 10 });
     const tee = await givenProduct({ priceCents: 2599, stock: 3 });
     const pen = await givenProduct({ priceCents: 199, stock: 100 });
+    const products = [mug.id, tee.id, pen.id];
+    if (loaded) await loadStockMirror(db(), redis(), products);
     stripeAnswers('succeeded');
+    const whileCharging = duringNextCharge(async (orderId) => ({
+      hold: await holdOf(orderId),
+      held: await Promise.all(products.map(heldOf)),
+      available: await Promise.all(products.map(availableOf)),
+    }));
 
+    // Act
     const response = await postOrder(
       orderBody([
         { productId: mug.id, quantity: 2 },
@@ -86,14 +104,23 @@ describe('POST /orders', () => {
       { idempotencyKey: 'key-multi' },
     );
 
+    // Assess
     expect(response.statusCode).toBe(201);
+    const orderId = response.body.order.id;
     const amount = 2 * 1500 + 3 * 2599 + 10 * 199;
     expect(response.body.order).toMatchObject({ status: 'paid', amountCents: amount });
-    expect(mockPaymentIntentsCreate).toHaveBeenCalledWith(...expectedPaymentIntent(response.body.order.id, amount));
-    expect(await orderRow(response.body.order.id)).toMatchObject({ status: 'paid', amount_cents: amount });
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledWith(...expectedPaymentIntent(orderId, amount));
+    expect(await orderRow(orderId)).toMatchObject({ status: 'paid', amount_cents: amount });
+    // Every line was held while the card was charged ...
+    expect(whileCharging()).toEqual({ hold: { [mug.id]: '2', [tee.id]: '3', [pen.id]: '10' }, held: [2, 3, 10], available: [8, 0, 90] });
+    // ... and every line's hold left Redis as its units left the mirror and PostgreSQL.
     expect([await inventoryOf(mug.id), await inventoryOf(tee.id), await inventoryOf(pen.id)]).toEqual([8, 0, 90]);
-    expect(await holdOf(response.body.order.id)).toEqual({});
-    expect(await idempotencyRecord('key-multi')).toMatchObject({ state: 'done' });
+    expect(await redis().exists(keys.reservation(orderId))).toBe(0);
+    expect(await Promise.all(products.map(heldOf))).toEqual([0, 0, 0]);
+    expect(await Promise.all(products.map(mirrorOf))).toEqual([8, 0, 90]);
+    expect(await Promise.all(products.map(availableOf))).toEqual([8, 0, 90]);
+    expect(await idempotencyRecord('key-multi')).toMatchObject({ state: 'done', response: { statusCode: 201 } });
   });
 
   test('returns 202 pending and keeps the hold while the payment needs 3-D Secure', async () => {
@@ -108,6 +135,7 @@ describe('POST /orders', () => {
     expect(await orderRow(orderId)).toMatchObject({ status: 'pending', payment_intent_id: response.body.order.paymentIntentId });
     expect(await inventoryOf(product.id)).toBe(2);
     expect(await holdOf(orderId)).toEqual({ [product.id]: '1' });
+    expect(await heldOf(product.id)).toBe(1);
     expect(await availableOf(product.id)).toBe(1);
     expect(await idempotencyRecord('key-3ds')).toMatchObject({ state: 'done', response: { statusCode: 202 } });
   });

@@ -17,12 +17,14 @@ describe('GET /orders/{orderId}', () => {
       'SELECT status, amount_cents, payment_intent_id FROM orders WHERE id = $1',
       [order.id],
     );
+    // What the order is (not only what the row says: a row written wrong would agree with itself).
+    expect(rows).toEqual([{ status: 'paid', amount_cents: 2 * 1500 + 2599, payment_intent_id: order.paymentIntentId }]);
     expect(response.body.order).toEqual({
       id: order.id,
-      status: rows[0]?.status,
-      amountCents: rows[0]?.amount_cents,
+      status: 'paid',
+      amountCents: 2 * 1500 + 2599,
       currency: 'usd',
-      paymentIntentId: rows[0]?.payment_intent_id,
+      paymentIntentId: order.paymentIntentId,
       failureCode: null,
       declineCode: null,
       items: [

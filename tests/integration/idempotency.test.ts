@@ -1,5 +1,5 @@
 import { keys } from '../../lib/inventory/keys';
-import { availableOf, countRows, givenProduct, inventoryOf, orderRow } from '../helpers/builders';
+import { availableOf, countRows, givenProduct, heldOf, inventoryOf, orderRow } from '../helpers/builders';
 import { redis } from '../helpers/harness';
 import { orderBody, postOrder, stripeAnswers } from '../helpers/orders';
 import { cardDeclinedError, paymentIntent } from '../helpers/stripe-fixtures';
@@ -22,6 +22,8 @@ describe('POST /orders with an Idempotency-Key already used', () => {
     expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
     expect(await countRows('orders')).toBe(1);
     expect(await inventoryOf(product.id)).toBe(3);
+    expect(await heldOf(product.id)).toBe(0);
+    expect(await availableOf(product.id)).toBe(3);
   });
 
   test('a declined order replays its 402 without a second payment attempt', async () => {
@@ -72,6 +74,8 @@ describe('POST /orders with an Idempotency-Key already used', () => {
     expect(await countRows('orders')).toBe(1);
     expect(await inventoryOf(product.id)).toBe(4);
     expect(await redis().exists(keys.idempotency('durable-key'))).toBe(1);
+    expect(await heldOf(product.id)).toBe(0);
+    expect(await availableOf(product.id)).toBe(4);
   });
 
   test('after only the stored answer expired, a replay holds nothing for long: the order is found in PostgreSQL, its stock untouched', async () => {
@@ -93,6 +97,8 @@ describe('POST /orders with an Idempotency-Key already used', () => {
     expect(await inventoryOf(product.id)).toBe(3);
     expect(await availableOf(product.id)).toBe(3);
     expect(await redis().keys('reservation:*')).toEqual([]);
+    // The replay's own hold (taken with the key, then let go) left nothing counted against the stock.
+    expect(await heldOf(product.id)).toBe(0);
   });
 
   test('after FLUSHDB another body under a used key is still refused with 422', async () => {

@@ -1,8 +1,10 @@
 import { countRows, givenProduct, inventoryOf, orderRow } from '../helpers/builders';
-import { db } from '../helpers/harness';
-import { givenPaidOrder, givenPendingOrder, postRefund, stripeRefunds } from '../helpers/orders';
+import { setStock } from '../../lib/inventory/stock';
+import { db, redis } from '../helpers/harness';
+import { expectSellableExactly, givenDeclinedOrder, givenPaidOrder, givenPendingOrder, postRefund, stripeRefunds } from '../helpers/orders';
 import { connectionError, invalidRequestError, refund as stripeRefund } from '../helpers/stripe-fixtures';
 import { mockRefundsCreate, mockRefundsList } from '../helpers/stripe-mock';
+import { deliver, paymentEvent } from '../helpers/webhooks';
 import { availableOf } from '../helpers/builders';
 import { orderBody, postOrder } from '../helpers/orders';
 
@@ -46,6 +48,9 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(await inventoryOf(mug.id)).toBe(10);
     expect(await inventoryOf(tee.id)).toBe(5);
     expect(await orderRow(order.id)).toMatchObject({ status: 'refunded' });
+    // What a buyer can hold now: the units came back to the Redis stock mirror too, on every line.
+    await expectSellableExactly(mug.id, 10);
+    await expectSellableExactly(tee.id, 5);
   });
 
   test('a partial refund gives back only those quantities and keeps the order paid', async () => {
@@ -67,6 +72,32 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(await inventoryOf(mug.id)).toBe(8);
     expect(await inventoryOf(tee.id)).toBe(4);
     expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+    await expectSellableExactly(mug.id, 8);
+    await expectSellableExactly(tee.id, 4);
+  });
+
+  test('a refund of some units of several lines gives each line exactly its units back: they, and no more, can be bought again', async () => {
+    // Prepare: the order bought every unit there was, so only refunded units can be sold again.
+    const mug = await givenProduct({ priceCents: 1500, stock: 3 });
+    const tee = await givenProduct({ priceCents: 2599, stock: 2 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 3 }, { productId: tee.id, quantity: 2 }]);
+    expect([await availableOf(mug.id), await availableOf(tee.id)]).toEqual([0, 0]);
+    stripeRefunds();
+
+    // Act
+    const response = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 2 }, { productId: tee.id, quantity: 1 }] });
+
+    // Assess
+    expect(response.statusCode).toBe(201);
+    expect(response.body.order).toEqual({ id: order.id, status: 'paid' });
+    expect(response.body.refund).toMatchObject({ amountCents: 2 * 1500 + 2599, status: 'succeeded' });
+    expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+    expect(mockRefundsCreate).toHaveBeenCalledWith(expect.objectContaining({ payment_intent: order.paymentIntentId, amount: 5599 }), {
+      idempotencyKey: `refund-${response.body.refund.id}`,
+    });
+    expect([await inventoryOf(mug.id), await inventoryOf(tee.id)]).toEqual([2, 1]);
+    await expectSellableExactly(mug.id, 2);
+    await expectSellableExactly(tee.id, 1);
   });
 
   test('partial refunds that together cover everything end with the order refunded, each with its own row', async () => {
@@ -82,20 +113,76 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect((await refundRows(order.id)).map((r) => r.amount_cents)).toEqual([1000, 2000]);
     expect(mockRefundsCreate.mock.calls.map(([params]) => params.amount)).toEqual([1000, 2000]);
     expect(await inventoryOf(mug.id)).toBe(10);
+    await expectSellableExactly(mug.id, 10);
   });
 
-  test('409 order_not_refundable for an order that is not paid, without calling Stripe', async () => {
-    const mug = await givenProduct({ stock: 10 });
-    const order = await givenPendingOrder([{ productId: mug.id, quantity: 1 }]);
-    stripeRefunds();
+  describe('409 order_not_refundable for an order that is not paid: nothing sent to Stripe, no stock moved', () => {
+    /** Asks for a full refund of `orderId` and checks the refusal changed nothing: no Stripe call, no refund row, no stock. */
+    async function expectRefused(orderId: string, productId: string, status: string) {
+      const before = { inventory: await inventoryOf(productId), available: await availableOf(productId), refunds: await countRows('refunds') };
+      mockRefundsCreate.mockClear();
+      stripeRefunds();
 
-    const response = await postRefund(order.id);
+      const response = await postRefund(orderId);
 
-    expect(response.statusCode).toBe(409);
-    expect(response.body.error).toMatchObject({ code: 'order_not_refundable', orderId: order.id, status: 'pending' });
-    expect(mockRefundsCreate).not.toHaveBeenCalled();
-    expect(await countRows('refunds')).toBe(0);
-    expect(await inventoryOf(mug.id)).toBe(10);
+      expect(response.statusCode).toBe(409);
+      expect(response.body.error).toMatchObject({ code: 'order_not_refundable', orderId, status });
+      expect(mockRefundsCreate).not.toHaveBeenCalled();
+      expect({ inventory: await inventoryOf(productId), available: await availableOf(productId), refunds: await countRows('refunds') }).toEqual(before);
+      expect(await orderRow(orderId)).toMatchObject({ status });
+      return before;
+    }
+
+    test('pending (waiting for 3-D Secure): refused, its hold kept', async () => {
+      const mug = await givenProduct({ stock: 10 });
+      const order = await givenPendingOrder([{ productId: mug.id, quantity: 1 }]);
+
+      const before = await expectRefused(order.id, mug.id, 'pending');
+
+      expect(before).toEqual({ inventory: 10, available: 9, refunds: 0 });
+    });
+
+    test('failed because the card was declined (with a PaymentIntent): refused, and the stock it never took is not "given back"', async () => {
+      const mug = await givenProduct({ stock: 10 });
+      const orderId = await givenDeclinedOrder([{ productId: mug.id, quantity: 2 }]);
+      expect(await orderRow(orderId)).toMatchObject({ failure_code: 'payment_declined', payment_intent_id: expect.stringMatching(/^pi_/) });
+
+      const before = await expectRefused(orderId, mug.id, 'failed');
+
+      expect(before).toEqual({ inventory: 10, available: 10, refunds: 0 });
+      await expectSellableExactly(mug.id, 10);
+    });
+
+    test('failed out_of_stock_after_payment (already refunded in full automatically): refused, not refunded twice', async () => {
+      // Prepare: while a 3-D Secure payment is open, the stock is written down to 0 (a stocktake); then
+      // Stripe reports the payment succeeded: the order fails for stock and is refunded in full, once.
+      const mug = await givenProduct({ priceCents: 900, stock: 1 });
+      const order = await givenPendingOrder([{ productId: mug.id, quantity: 1 }]);
+      await setStock(db(), redis(), mug.id, 0);
+      stripeRefunds();
+      expect((await deliver(paymentEvent('payment_intent.succeeded', order).payload)).statusCode).toBe(200);
+      expect(await orderRow(order.id)).toMatchObject({ status: 'failed', failure_code: 'out_of_stock_after_payment', payment_intent_id: order.paymentIntentId });
+      expect(await refundRows(order.id)).toEqual([expect.objectContaining({ amount_cents: 900, status: 'succeeded' })]);
+      expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+
+      const before = await expectRefused(order.id, mug.id, 'failed');
+
+      expect(before).toEqual({ inventory: 0, available: 0, refunds: 1 });
+      expect((await refundRows(order.id)).map((r) => r.status)).toEqual(['succeeded']);
+      await expectSellableExactly(mug.id, 0);
+    });
+
+    test('refunded (everything already refunded): refused, its stock not given back twice', async () => {
+      const mug = await givenProduct({ stock: 10 });
+      const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+      stripeRefunds();
+      expect((await postRefund(order.id)).statusCode).toBe(201);
+
+      const before = await expectRefused(order.id, mug.id, 'refunded');
+
+      expect(before).toEqual({ inventory: 10, available: 10, refunds: 1 });
+      await expectSellableExactly(mug.id, 10);
+    });
   });
 
   test('422 refund_quantity_exceeded for more than was bought, changing nothing', async () => {
@@ -111,6 +198,7 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(await countRows('refunds')).toBe(0);
     expect(await inventoryOf(mug.id)).toBe(8);
     expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+    await expectSellableExactly(mug.id, 8);
   });
 
   test('422 refund_quantity_exceeded for a second refund that would pass the total, changing nothing', async () => {
@@ -127,6 +215,7 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(mockRefundsCreate).not.toHaveBeenCalled();
     expect(await countRows('refunds')).toBe(1);
     expect(await inventoryOf(mug.id)).toBe(9);
+    await expectSellableExactly(mug.id, 9);
   });
 
   test('422 refund_quantity_exceeded for a product that is not in the order', async () => {
@@ -176,6 +265,7 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
     expect(await countRows('refunds')).toBe(1);
     expect(await inventoryOf(mug.id)).toBe(10);
+    await expectSellableExactly(mug.id, 10);
   });
 
   test('the same Idempotency-Key replays the refund without refunding twice; another body under it gets 422', async () => {
@@ -197,6 +287,7 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
     expect(await countRows('refunds')).toBe(1);
     expect(await inventoryOf(mug.id)).toBe(8);
+    await expectSellableExactly(mug.id, 8);
   });
 
   test('a refund Stripe could not confirm stays pending (503) and the next request completes it with the same Stripe key', async () => {
@@ -209,6 +300,7 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(failed.body.error.code).toBe('payment_provider_unavailable');
     expect(await refundRows(order.id)).toEqual([expect.objectContaining({ status: 'pending', stripe_refund_id: null })]);
     expect(await inventoryOf(mug.id)).toBe(8);
+    expect(await availableOf(mug.id)).toBe(8);
 
     stripeRefunds();
     const next = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
@@ -219,6 +311,7 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(keys).toEqual([`refund-${failed.body.error.refundId}`, `refund-${failed.body.error.refundId}`, `refund-${next.body.refund.id}`]);
     expect((await refundRows(order.id)).map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
     expect(await inventoryOf(mug.id)).toBe(10);
+    await expectSellableExactly(mug.id, 10);
   });
 
   test('after a 503, the retry with the same Idempotency-Key completes that refund instead of making a second one', async () => {
@@ -241,6 +334,7 @@ describe('POST /orders/{orderId}/refunds', () => {
       `refund-${failed.body.error.refundId}`,
     ]);
     expect(await inventoryOf(mug.id)).toBe(9);
+    await expectSellableExactly(mug.id, 9);
   });
 
   describe('a refund Stripe refuses for good (4xx)', () => {
@@ -276,6 +370,7 @@ describe('POST /orders/{orderId}/refunds', () => {
       expect(await inventoryOf(mug.id)).toBe(10);
       expect(await availableOf(mug.id)).toBe(10);
       expect(mockRefundsCreate).toHaveBeenCalledTimes(2);
+      await expectSellableExactly(mug.id, 10);
     });
 
     test('a refund left pending by an outage that Stripe later refuses no longer blocks the order: the next request is served', async () => {
@@ -298,6 +393,7 @@ describe('POST /orders/{orderId}/refunds', () => {
         `refund-${next.body.refund.id}`,
       ]);
       expect(await inventoryOf(mug.id)).toBe(10);
+      await expectSellableExactly(mug.id, 10);
     });
 
     test('a refusal for a refund Stripe already made for this row (its key expired) records that refund: stock given back once', async () => {
@@ -317,6 +413,7 @@ describe('POST /orders/{orderId}/refunds', () => {
       expect(await refundRows(order.id)).toEqual([expect.objectContaining({ status: 'succeeded', stripe_refund_id: madeEarlier.id })]);
       expect(await inventoryOf(mug.id)).toBe(9);
       expect(await availableOf(mug.id)).toBe(9);
+      await expectSellableExactly(mug.id, 9);
     });
 
     test('a retry with the Idempotency-Key of a refused refund gets the same 409, and nothing is sent again', async () => {
@@ -333,6 +430,7 @@ describe('POST /orders/{orderId}/refunds', () => {
       expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
       expect(await countRows('refunds')).toBe(1);
       expect(await inventoryOf(mug.id)).toBe(8);
+      await expectSellableExactly(mug.id, 8);
     });
   });
 
@@ -357,5 +455,8 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(replayed.headers['Idempotent-Replayed']).toBe('true');
     expect(replayed.body.refund.id).toBe(refunded.body.refund.id);
     expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+    // 10 - 2 (the order) - 3 (the orders under the squatted keys) + 1 (refunded)
+    expect(await inventoryOf(mug.id)).toBe(6);
+    await expectSellableExactly(mug.id, 6);
   });
 });

@@ -22,10 +22,14 @@ export interface PaymentEvent {
 export const OUT_OF_STOCK_AFTER_PAYMENT = 'out_of_stock_after_payment';
 
 export type PaidOutcome =
+  /** Paid now, or already paid and the event is not older than the last one applied (no stock moves). */
   | { kind: 'paid' }
-  /** Already paid, or the event is older than the one last applied. */
+  /** The event is older than the one last applied, or the order is past the payment states. */
   | { kind: 'unchanged' }
-  /** Paid, but the stock was gone (an expired hold): the order failed and the payment was refunded. */
+  /**
+   * Paid, but the stock was gone (an expired hold), or the order had been refused for stock: the
+   * order failed out_of_stock_after_payment and the payment was refunded in full.
+   */
   | { kind: 'out_of_stock'; productId: string };
 
 /** 'paid': the order is paid and stays so until Stripe says its PaymentIntent did not succeed. */
@@ -72,7 +76,7 @@ async function markFailed(tx: Db, orderId: string, fields: FailureFields, event:
     `UPDATE orders o
         SET status = 'failed', failure_code = $3, decline_code = $4, failure_product_id = $6,
             payment_intent_id = COALESCE(o.payment_intent_id, $2),
-            last_event_created = GREATEST(o.last_event_created, COALESCE($5::bigint, extract(epoch FROM now())::bigint)),
+            last_event_created = GREATEST(o.last_event_created, COALESCE($5::bigint, floor(extract(epoch FROM now()))::bigint)),
             locked_until = NULL, updated_at = now()
       WHERE o.id = $1`,
     [orderId, fields.paymentIntentId, fields.failureCode, fields.declineCode, event?.created ?? null, fields.productId ?? null],
@@ -133,7 +137,7 @@ export async function settlePaid(
 
 /** What paying an order sets, as order_paid does (a synchronous answer is an event of "now"). */
 const PAID_SET = `UPDATE orders SET status = 'paid', payment_intent_id = COALESCE(payment_intent_id, $2),
-           last_event_created = GREATEST(last_event_created, extract(epoch FROM now())::bigint),
+           last_event_created = GREATEST(last_event_created, floor(extract(epoch FROM now()))::bigint),
            locked_until = NULL, updated_at = now()`;
 
 /**
@@ -240,7 +244,8 @@ async function failAfterPayment(
     `WITH failed AS (
        UPDATE orders o SET status = 'failed', failure_code = '${OUT_OF_STOCK_AFTER_PAYMENT}', failure_product_id = $5,
               payment_intent_id = COALESCE(o.payment_intent_id, $2),
-              last_event_created = GREATEST(o.last_event_created, $4::bigint), locked_until = NULL, updated_at = now()
+              last_event_created = GREATEST(o.last_event_created, COALESCE($4::bigint, floor(extract(epoch FROM now()))::bigint)),
+              locked_until = NULL, updated_at = now()
         WHERE o.id = $1 AND o.status IN ('pending', 'failed') AND o.failure_code IS DISTINCT FROM '${OUT_OF_STOCK_AFTER_PAYMENT}'
         RETURNING o.id, o.amount_cents
      )

@@ -1,5 +1,5 @@
 import { keys } from '../../lib/inventory/keys';
-import { availableOf, countRows, givenProduct, holdOf, inventoryOf, orderRow } from '../helpers/builders';
+import { availableOf, countRows, givenProduct, heldOf, holdOf, inventoryOf, orderRow } from '../helpers/builders';
 import { createOrderHandler } from '../../handlers/create-order';
 import { Client } from 'pg';
 import { testEnvironment } from '../../lib/config';
@@ -49,6 +49,7 @@ describe('when Stripe cannot be reached', () => {
     expect(await countRows('orders')).toBe(1);
     expect(await inventoryOf(product.id)).toBe(1);
     expect(await holdOf(orderId)).toEqual({});
+    expect(await heldOf(product.id)).toBe(0);
     expect(await availableOf(product.id)).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { keys } from '../../lib/inventory/keys';
 import { EVENT_MARK_TTL_SECONDS } from '../../lib/orders/apply-payment-event';
-import { availableOf, givenProduct, holdOf, inventoryOf, orderRow } from '../helpers/builders';
+import { availableOf, givenProduct, heldOf, holdOf, inventoryOf, orderRow } from '../helpers/builders';
 import { db, redis } from '../helpers/harness';
 import { givenPaidOrder, givenPendingOrder, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
 import { connectionError, paymentIntent, refund, event as stripeEvent } from '../helpers/stripe-fixtures';
@@ -28,6 +28,7 @@ describe('POST /webhooks/stripe', () => {
       expect(await orderRow(order.id)).toMatchObject({ status: 'paid', last_event_created: String(event.created) });
       expect(await inventoryOf(product.id)).toBe(3);
       expect(await holdOf(order.id)).toEqual({});
+      expect(await heldOf(product.id)).toBe(0);
       expect(await availableOf(product.id)).toBe(3);
     });
 
@@ -42,6 +43,7 @@ describe('POST /webhooks/stripe', () => {
       expect(await orderRow(order.id)).toMatchObject({ status: 'failed', failure_code: 'payment_declined', decline_code: 'insufficient_funds' });
       expect(await inventoryOf(product.id)).toBe(5);
       expect(await holdOf(order.id)).toEqual({});
+      expect(await heldOf(product.id)).toBe(0);
       expect(await availableOf(product.id)).toBe(5);
     });
 
@@ -215,6 +217,8 @@ describe('POST /webhooks/stripe', () => {
       expect(await orderRow(order.id)).toMatchObject({ status: 'paid', failure_code: null });
       expect(await inventoryOf(product.id)).toBe(3);
       expect(await holdOf(order.id)).toEqual({});
+      expect(await heldOf(product.id)).toBe(0);
+      expect(await availableOf(product.id)).toBe(3);
     });
 
     test('a later payment_failed for a paid order whose PaymentIntent Stripe says succeeded: the order stays paid, its stock and money kept', async () => {

@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { coreDeps, type CoreDeps } from '../lib/deps';
+import { type CoreDeps, coreDeps } from '../lib/deps';
 import { httpErrors, json, requestLog } from '../lib/http';
 import { getOrder } from '../lib/orders/get-order';
 

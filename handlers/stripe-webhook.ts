@@ -19,7 +19,12 @@ export function stripeWebhookHandler(deps: () => Deps, secrets: () => readonly s
     .use(bodyLimit())
     .use(httpErrors(() => deps().log))
     .handler(async (event) => {
-      const stripeEvent = verifyStripeEvent(deps().webhooks, rawBodyOf(event), event.headers['stripe-signature'], secrets());
+      const stripeEvent = verifyStripeEvent(
+        deps().webhooks,
+        rawBodyOf(event),
+        event.headers['stripe-signature'],
+        secrets(),
+      );
       const outcome = await applyStripeEvent(deps(), stripeEvent);
       deps().log.info('stripe event', { eventId: stripeEvent.id, eventType: stripeEvent.type, ...outcome });
       return json(200, outcome.duplicate ? { received: true, duplicate: true } : { received: true });

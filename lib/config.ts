@@ -95,8 +95,12 @@ export function stripeSecretKey(env: NodeJS.ProcessEnv = process.env): string {
 
 /** `whsec_...`, or several separated by commas while a secret is being rotated. */
 export function stripeWebhookSecrets(env: NodeJS.ProcessEnv = process.env): string[] {
-  const secrets = (env.STRIPE_WEBHOOK_SECRET ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (secrets.length === 0) throw new ConfigError('invalid configuration: STRIPE_WEBHOOK_SECRET is required for webhooks');
+  const secrets = (env.STRIPE_WEBHOOK_SECRET ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (secrets.length === 0)
+    throw new ConfigError('invalid configuration: STRIPE_WEBHOOK_SECRET is required for webhooks');
   return secrets;
 }
 

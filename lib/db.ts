@@ -5,7 +5,10 @@ import { Pool, type PoolClient, type QueryConfig, type QueryResultRow } from 'pg
  * transaction that is rolled back after each test, where `transaction` becomes a savepoint.
  */
 export interface Db {
-  query<R extends QueryResultRow = QueryResultRow>(text: string, params?: unknown[]): Promise<{ rows: R[]; rowCount: number | null }>;
+  query<R extends QueryResultRow = QueryResultRow>(
+    text: string,
+    params?: unknown[],
+  ): Promise<{ rows: R[]; rowCount: number | null }>;
   /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(work: (tx: Db) => Promise<T>): Promise<T>;
 }

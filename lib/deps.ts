@@ -1,10 +1,10 @@
-import type Stripe from 'stripe';
 import type { Redis } from 'ioredis';
-import { config, type Config } from './config';
+import type Stripe from 'stripe';
+import { type Config, config } from './config';
 import { createPoolDb, type Db } from './db';
 import { jsonLogger, type Logger } from './log';
-import { createRedis } from './redis';
 import type { Payments } from './payments/payments';
+import { createRedis } from './redis';
 
 /** What every use case talks to. */
 export interface CoreDeps {

@@ -34,7 +34,10 @@ interface MiddyHttpError {
 function isRedisUnavailable(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
   const message = (error as { message?: unknown } | null)?.message;
-  return name === 'MaxRetriesPerRequestError' || (typeof message === 'string' && /Connection is closed|ECONNREFUSED/.test(message));
+  return (
+    name === 'MaxRetriesPerRequestError' ||
+    (typeof message === 'string' && /Connection is closed|ECONNREFUSED/.test(message))
+  );
 }
 
 /** 413 before anything parses a body that is too large. */
@@ -62,7 +65,9 @@ export function httpErrors(log: () => Logger): MiddlewareObj {
       }
       const httpError = error as MiddyHttpError | null;
       if (httpError?.expose && httpError.statusCode && httpError.statusCode < 500) {
-        request.response = json(400, { error: { code: 'invalid_request', message: 'the body is not valid JSON', field: 'body' } });
+        request.response = json(400, {
+          error: { code: 'invalid_request', message: 'the body is not valid JSON', field: 'body' },
+        });
         return;
       }
       log().error('unhandled error', { requestId: request.context?.awsRequestId, ...errorFields(error) });
@@ -96,7 +101,11 @@ interface LoggedEvent {
 /** What a finished request's log line says: route, status, order id, error code. Never the body. */
 function outcomeFields(request: Request<LoggedEvent>): Record<string, unknown> {
   const response = request.response as HttpResponse | undefined;
-  let body: { order?: { id?: string; status?: string }; refund?: { orderId?: string }; error?: { code?: string; orderId?: string } } = {};
+  let body: {
+    order?: { id?: string; status?: string };
+    refund?: { orderId?: string };
+    error?: { code?: string; orderId?: string };
+  } = {};
   try {
     body = typeof response?.body === 'string' ? JSON.parse(response.body) : {};
   } catch {

@@ -7,7 +7,10 @@ export interface Logger {
   child(fields: LogFields): Logger;
 }
 
-export function jsonLogger(base: LogFields = {}, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Logger {
+export function jsonLogger(
+  base: LogFields = {},
+  write: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+): Logger {
   const emit = (level: string, message: string, fields: LogFields = {}) =>
     write(JSON.stringify({ level, time: new Date().toISOString(), message, ...base, ...fields }));
   return {

@@ -6,8 +6,12 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
-  const field = issue ? issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('') : '';
-  throw new InvalidRequestError(issue ? `${field || 'body'}: ${issue.message}` : 'invalid request', { field: field || 'body' });
+  const field = issue
+    ? issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('')
+    : '';
+  throw new InvalidRequestError(issue ? `${field || 'body'}: ${issue.message}` : 'invalid request', {
+    field: field || 'body',
+  });
 }
 
 /** 1-255 visible ASCII characters (contract). */
@@ -20,7 +24,9 @@ export function idempotencyKeyFrom(headers: Record<string, string | undefined>, 
     return undefined;
   }
   if (!IDEMPOTENCY_KEY.test(key)) {
-    throw new InvalidRequestError('Idempotency-Key must be 1-255 visible ASCII characters', { field: 'Idempotency-Key' });
+    throw new InvalidRequestError('Idempotency-Key must be 1-255 visible ASCII characters', {
+      field: 'Idempotency-Key',
+    });
   }
   return key;
 }

@@ -6,7 +6,7 @@
  * Concurrency C = C Lambda containers = C worker threads, each loading the deployed bundle on its own
  * (its own pool and Redis client) and serving one request at a time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
@@ -19,7 +19,7 @@ import { testEnvironment } from '../lib/config';
 import { createPoolDb } from '../lib/db';
 import { RESERVE } from '../lib/inventory/scripts';
 import { loadStockMirror } from '../lib/inventory/stock';
-import { dropDatabase, ensureDatabase, freePort, redisAnswers, ROOT, run, stopChild, waitUntil } from './local-stack';
+import { dropDatabase, ensureDatabase, freePort, ROOT, redisAnswers, run, stopChild, waitUntil } from './local-stack';
 
 const SECONDS = Number(process.env.BENCH_SECONDS || 4);
 /** Orders each worker serves before the measured window (JIT-compiled code, open connections). */
@@ -170,17 +170,22 @@ interface CpuGroups {
 function cpuTimes(groups: CpuGroups): Record<string, number> {
   // schedstat: nanoseconds on a CPU, exact (stat's tick counts miss the short bursts a backend runs in).
   const onCpuMs = (pid: string) =>
-    readdirSync(`/proc/${pid}/task`).reduce((ms, tid) => ms + Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6, 0);
-  const procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((pid) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      return [{ pid: Number(pid), comm, ppid, ms: () => onCpuMs(pid) }];
-    } catch {
-      return []; // gone meanwhile
-    }
-  });
+    readdirSync(`/proc/${pid}/task`).reduce(
+      (ms, tid) => ms + Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6,
+      0,
+    );
+  const procs = readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .flatMap((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return [{ pid: Number(pid), comm, ppid, ms: () => onCpuMs(pid) }];
+      } catch {
+        return []; // gone meanwhile
+      }
+    });
   const parent = new Map(procs.map((p) => [p.pid, p.ppid]));
   const under = (pid: number, root: number): boolean => {
     for (let p: number | undefined = pid; p; p = parent.get(p)) if (p === root) return true;
@@ -189,7 +194,15 @@ function cpuTimes(groups: CpuGroups): Record<string, number> {
   const out: Record<string, number> = {};
   for (const p of procs) {
     const group =
-      p.pid === process.pid ? 'workers' : p.comm === 'postgres' ? 'postgres' : p.pid === groups.redisPid ? 'redis' : under(p.pid, groups.doublePid) ? 'double' : undefined;
+      p.pid === process.pid
+        ? 'workers'
+        : p.comm === 'postgres'
+          ? 'postgres'
+          : p.pid === groups.redisPid
+            ? 'redis'
+            : under(p.pid, groups.doublePid)
+              ? 'double'
+              : undefined;
     if (!group) continue;
     try {
       out[`${group}:${p.pid}`] = p.ms();
@@ -210,8 +223,16 @@ function cpuSpent(before: Record<string, number>, after: Record<string, number>)
   return spent;
 }
 
-async function runWorkers(code: string, concurrency: number, data: Record<string, unknown>, groups: CpuGroups): Promise<RunResult> {
-  const workers = Array.from({ length: concurrency }, (_, i) => new Worker(code, { eval: true, workerData: { ...data, prefix: `${randomUUID()}-${i}` } }));
+async function runWorkers(
+  code: string,
+  concurrency: number,
+  data: Record<string, unknown>,
+  groups: CpuGroups,
+): Promise<RunResult> {
+  const workers = Array.from(
+    { length: concurrency },
+    (_, i) => new Worker(code, { eval: true, workerData: { ...data, prefix: `${randomUUID()}-${i}` } }),
+  );
   const answer = <T>(w: Worker, message?: unknown) =>
     new Promise<T>((resolve, reject) => {
       w.once('message', resolve);
@@ -244,7 +265,16 @@ async function buildBundles(dir: string): Promise<Record<string, string>> {
   for (const fn of FUNCTIONS) {
     const outfile = join(dir, `${fn}.js`);
     // The options serverless-esbuild uses (serverless.yml custom.esbuild).
-    await build({ entryPoints: [join(ROOT, 'handlers', `${fn}.ts`)], bundle: true, minify: true, platform: 'node', target: 'node20', external: ['pg-native'], outfile, logLevel: 'error' });
+    await build({
+      entryPoints: [join(ROOT, 'handlers', `${fn}.ts`)],
+      bundle: true,
+      minify: true,
+      platform: 'node',
+      target: 'node20',
+      external: ['pg-native'],
+      outfile,
+      logLevel: 'error',
+    });
     out[fn] = outfile;
   }
   return out;
@@ -254,7 +284,14 @@ async function buildBundles(dir: string): Promise<Record<string, string>> {
 function coldStart(bundle: string, env: NodeJS.ProcessEnv, fn: string): Promise<{ loadMs: number; firstMs: number }> {
   const event =
     fn === 'create-order'
-      ? { headers: { 'idempotency-key': randomUUID(), 'content-type': 'application/json' }, body: JSON.stringify({ customerId: 'c', paymentMethodId: 'pm_card_visa', items: [{ productId: 'sku_bench_hot', quantity: 1 }] }) }
+      ? {
+          headers: { 'idempotency-key': randomUUID(), 'content-type': 'application/json' },
+          body: JSON.stringify({
+            customerId: 'c',
+            paymentMethodId: 'pm_card_visa',
+            items: [{ productId: 'sku_bench_hot', quantity: 1 }],
+          }),
+        }
       : fn === 'stripe-webhook'
         ? { headers: { 'stripe-signature': 't=1,v1=x' }, body: '{}' }
         : { headers: {}, pathParameters: { orderId: randomUUID() }, body: fn === 'refund' ? '{}' : undefined };
@@ -273,7 +310,7 @@ function coldStart(bundle: string, env: NodeJS.ProcessEnv, fn: string): Promise<
       try {
         const last = out.trim().split('\n').at(-1) ?? '';
         resolve(JSON.parse(last.slice(last.lastIndexOf('{"loadMs"'))));
-      } catch (error) {
+      } catch (_error) {
         reject(new Error(`cold start of ${fn} failed: ${out}`));
       }
     });
@@ -290,18 +327,41 @@ async function main(): Promise<void> {
     stops.push(() => dropDatabase(databaseUrl));
 
     const redisPort = await freePort();
-    const redisChild = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const redisChild = spawn(
+      'redis-server',
+      ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
     stops.push(() => stopChild(redisChild));
     const redisUrl = `redis://127.0.0.1:${redisPort}/0`;
     await waitUntil(() => redisAnswers(redisUrl), 10_000, 'redis-server did not start');
 
     const stripePort = await freePort();
-    const double: ChildProcess = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'scripts', 'stripe-double.ts'), String(stripePort)], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, STRIPE_DOUBLE_WEBHOOK_URL: '' } });
+    const double: ChildProcess = spawn(
+      join(ROOT, 'node_modules', '.bin', 'tsx'),
+      [join(ROOT, 'scripts', 'stripe-double.ts'), String(stripePort)],
+      { cwd: ROOT, stdio: 'ignore', env: { ...process.env, STRIPE_DOUBLE_WEBHOOK_URL: '' } },
+    );
     stops.push(() => stopChild(double));
     const stripeUrl = `http://127.0.0.1:${stripePort}`;
-    await waitUntil(() => fetch(`${stripeUrl}/_double/stats`).then(() => true, () => false), 20_000, 'the Stripe double did not start');
+    await waitUntil(
+      () =>
+        fetch(`${stripeUrl}/_double/stats`).then(
+          () => true,
+          () => false,
+        ),
+      20_000,
+      'the Stripe double did not start',
+    );
 
-    const env = { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, STRIPE_SECRET_KEY: 'sk_test_bench', STRIPE_API_BASE: stripeUrl, STRIPE_WEBHOOK_SECRET: 'whsec_bench' };
+    const env = {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisUrl,
+      STRIPE_SECRET_KEY: 'sk_test_bench',
+      STRIPE_API_BASE: stripeUrl,
+      STRIPE_WEBHOOK_SECRET: 'whsec_bench',
+    };
     await run('npm', ['run', '--silent', 'db:migrate'], env, true);
     Object.assign(process.env, env); // worker threads start with a copy of this environment
 
@@ -310,8 +370,13 @@ async function main(): Promise<void> {
     stops.push(() => db.end());
     const spread = Array.from({ length: SPREAD_PRODUCTS }, (_, i) => `sku_bench_${String(i).padStart(4, '0')}`);
     const hot = ['sku_bench_hot'];
-    await db.query(`INSERT INTO products (id, name, price_cents, currency) SELECT id, id, 1000, 'usd' FROM unnest($1::text[]) AS id`, [[...spread, ...hot]]);
-    await db.query(`INSERT INTO inventory (product_id, quantity) SELECT id, 1000000000 FROM unnest($1::text[]) AS id`, [[...spread, ...hot]]);
+    await db.query(
+      `INSERT INTO products (id, name, price_cents, currency) SELECT id, id, 1000, 'usd' FROM unnest($1::text[]) AS id`,
+      [[...spread, ...hot]],
+    );
+    await db.query(`INSERT INTO inventory (product_id, quantity) SELECT id, 1000000000 FROM unnest($1::text[]) AS id`, [
+      [...spread, ...hot],
+    ]);
     // Both sides start with every stock mirror in Redis (the service would load a missing one itself).
     const mirrorDb = createPoolDb(databaseUrl, 1);
     const mirrorRedis = new Redis(redisUrl);
@@ -335,10 +400,26 @@ async function main(): Promise<void> {
     const groups = { redisPid: redisChild.pid ?? -1, doublePid: double.pid ?? -1 };
     const rows: string[][] = [];
     const cpuRows: string[][] = [];
-    const numbers: { catalogue: string; c: number; service: number; limit: number; p50: number; p99: number; limitP99: number }[] = [];
-    for (const [catalogue, products] of [['1,000 products', spread], ['one hot product', hot]] as const) {
+    const numbers: {
+      catalogue: string;
+      c: number;
+      service: number;
+      limit: number;
+      p50: number;
+      p99: number;
+      limitP99: number;
+    }[] = [];
+    for (const [catalogue, products] of [
+      ['1,000 products', spread],
+      ['one hot product', hot],
+    ] as const) {
       for (const c of CONCURRENCY) {
-        const service = await runWorkers(SERVICE_WORKER, c, { ...common, bundle: bundles['create-order'], products }, groups);
+        const service = await runWorkers(
+          SERVICE_WORKER,
+          c,
+          { ...common, bundle: bundles['create-order'], products },
+          groups,
+        );
         const limit = await runWorkers(LIMIT_WORKER, c, { ...common, products }, groups);
         const s = service.orders / service.seconds;
         const l = limit.orders / limit.seconds;
@@ -358,9 +439,17 @@ async function main(): Promise<void> {
           (s / l).toFixed(2) + errors,
         ]);
         process.stdout.write(`${rows.at(-1)?.join(' | ')}\n`);
-        const perOrder = (r: RunResult) => ['workers', 'postgres', 'redis', 'double'].map((k) => ((r.cpu[k] ?? 0) / Math.max(1, r.orders)).toFixed(2));
+        const perOrder = (r: RunResult) =>
+          ['workers', 'postgres', 'redis', 'double'].map((k) => ((r.cpu[k] ?? 0) / Math.max(1, r.orders)).toFixed(2));
         const sum = (r: RunResult) => Object.values(r.cpu).reduce((a, b) => a + b, 0) / Math.max(1, r.orders);
-        cpuRows.push([catalogue, String(c), perOrder(service).join(' / '), sum(service).toFixed(2), perOrder(limit).join(' / '), sum(limit).toFixed(2)]);
+        cpuRows.push([
+          catalogue,
+          String(c),
+          perOrder(service).join(' / '),
+          sum(service).toFixed(2),
+          perOrder(limit).join(' / '),
+          sum(limit).toFixed(2),
+        ]);
       }
     }
 
@@ -368,22 +457,58 @@ async function main(): Promise<void> {
     for (const fn of FUNCTIONS) {
       const bundle = bundles[fn] as string;
       const times = await coldStart(bundle, env, fn);
-      cold.push([fn, `${(statSync(bundle).size / 1024).toFixed(0)} KB`, times.loadMs.toFixed(0), times.firstMs.toFixed(0)]);
+      cold.push([
+        fn,
+        `${(statSync(bundle).size / 1024).toFixed(0)} KB`,
+        times.loadMs.toFixed(0),
+        times.firstMs.toFixed(0),
+      ]);
     }
 
-    const header = ['catalogue', 'C', 'service orders/s', 'service p50 / p95 / p99 ms', 'service PG + Redis trips/order', 'limit orders/s', 'limit p50 / p95 / p99 ms', 'limit PG + Redis trips/order', 'service / limit'];
+    const header = [
+      'catalogue',
+      'C',
+      'service orders/s',
+      'service p50 / p95 / p99 ms',
+      'service PG + Redis trips/order',
+      'limit orders/s',
+      'limit p50 / p95 / p99 ms',
+      'limit PG + Redis trips/order',
+      'service / limit',
+    ];
     const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
     const cpuTable = [
-      ['catalogue', 'C', 'service CPU ms/order: workers / PostgreSQL / Redis / Stripe double', 'service total', 'limit CPU ms/order: workers / PostgreSQL / Redis / Stripe double', 'limit total'],
+      [
+        'catalogue',
+        'C',
+        'service CPU ms/order: workers / PostgreSQL / Redis / Stripe double',
+        'service total',
+        'limit CPU ms/order: workers / PostgreSQL / Redis / Stripe double',
+        'limit total',
+      ],
       ['---', '---', '---', '---', '---', '---'],
       ...cpuRows,
-    ].map((r) => `| ${r.join(' | ')} |`).join('\n');
-    const coldTable = [['function', 'bundle (minified)', 'load ms', 'first request ms'], ['---', '---', '---', '---'], ...cold].map((r) => `| ${r.join(' | ')} |`).join('\n');
+    ]
+      .map((r) => `| ${r.join(' | ')} |`)
+      .join('\n');
+    const coldTable = [
+      ['function', 'bundle (minified)', 'load ms', 'first request ms'],
+      ['---', '---', '---', '---'],
+      ...cold,
+    ]
+      .map((r) => `| ${r.join(' | ')} |`)
+      .join('\n');
     const at = (cat: string, c: number) => numbers.find((n) => n.catalogue === cat && n.c === c);
     const targets = [
       `- ratio service/limit at least 0.7: ${numbers.map((n) => `${n.catalogue} C=${n.c}: ${(n.service / n.limit).toFixed(2)}`).join('; ')}`,
       `- hot product at least 0.8x the spread catalogue: ${CONCURRENCY.map((c) => `C=${c}: ${((at('one hot product', c)?.service ?? 0) / (at('1,000 products', c)?.service ?? 1)).toFixed(2)}`).join('; ')}`,
-      `- p99 at C=32 at most 4x its p50, and no worse than the limit's p99: ${numbers.filter((n) => n.c === 32).map((n) => `${n.catalogue}: p99/p50 ${(n.p99 / n.p50).toFixed(1)}, p99 ${n.p99.toFixed(1)} ms vs limit ${n.limitP99.toFixed(1)} ms`).join('; ')}`,
+      `- p99 at C=32 at most 4x its p50, and no worse than the limit's p99: ${numbers
+        .filter((n) => n.c === 32)
+        .map(
+          (n) =>
+            `${n.catalogue}: p99/p50 ${(n.p99 / n.p50).toFixed(1)}, p99 ${n.p99.toFixed(1)} ms vs limit ${n.limitP99.toFixed(1)} ms`,
+        )
+        .join('; ')}`,
     ].join('\n');
     const versions = await db.query<{ server_version: string }>('SHOW server_version');
     const infoClient = new Redis(redisUrl);

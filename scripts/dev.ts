@@ -7,8 +7,8 @@
  */
 import { join } from 'node:path';
 import { readConfig } from '../lib/config';
-import { ROOT, run, StackError, startOffline, startPostgres, startRedis, type Started } from './local-stack';
-import { startStripeDouble, type StripeDouble } from './stripe-double';
+import { ROOT, run, StackError, type Started, startOffline, startPostgres, startRedis } from './local-stack';
+import { type StripeDouble, startStripeDouble } from './stripe-double';
 
 const PORT = Number(process.env.PORT || 3000);
 const DATA_DIR = join(ROOT, '.data');
@@ -96,6 +96,8 @@ function banner(postgres: Started, redis: Started, double: StripeDouble | undefi
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => void stopAll(0));
 main().catch(async (error: unknown) => {
-  process.stderr.write(`\nnpm run dev: ${error instanceof StackError || error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(
+    `\nnpm run dev: ${error instanceof StackError || error instanceof Error ? error.message : String(error)}\n`,
+  );
   await stopAll(1);
 });

@@ -3,7 +3,7 @@
  * DATABASE_URL, else an embedded one), Redis (REDIS_URL, else redis-server from PATH), the Stripe
  * double, and `serverless offline`. Each returns a stop function; nothing is left running.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -30,7 +30,9 @@ export async function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -107,11 +109,21 @@ export async function startPostgres(url: string, dataDir: string, log: Log): Pro
   await pg.start();
   const embeddedUrl = `postgres://postgres:postgres@127.0.0.1:${port}/${new URL(url).pathname.slice(1) || 'orders'}`;
   await ensureDatabase(embeddedUrl);
-  return { url: embeddedUrl, where: `embedded PostgreSQL on 127.0.0.1:${port}, data in ${dataDir}`, stop: () => pg.stop() };
+  return {
+    url: embeddedUrl,
+    where: `embedded PostgreSQL on 127.0.0.1:${port}, data in ${dataDir}`,
+    stop: () => pg.stop(),
+  };
 }
 
 export async function redisAnswers(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 1_000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1_000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
@@ -142,12 +154,31 @@ export async function startRedis(url: string, logDir: string, log: Log): Promise
   mkdirSync(logDir, { recursive: true });
   log(`Redis does not answer at ${redact(url)}: starting ${found} on 127.0.0.1:${port}`);
   const out = openSync(join(logDir, 'redis.log'), 'a');
-  const child = spawn(found, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], {
-    stdio: ['ignore', out, out],
-  });
+  const child = spawn(
+    found,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
+    {
+      stdio: ['ignore', out, out],
+    },
+  );
   const redisUrl = `redis://127.0.0.1:${port}/0`;
   await waitUntil(() => redisAnswers(redisUrl), 10_000, 'redis-server did not start');
-  return { url: redisUrl, where: `redis-server on 127.0.0.1:${port} (nothing kept on disk)`, stop: () => stopChild(child) };
+  return {
+    url: redisUrl,
+    where: `redis-server on 127.0.0.1:${port} (nothing kept on disk)`,
+    stop: () => stopChild(child),
+  };
 }
 
 export interface Offline {
@@ -157,12 +188,28 @@ export interface Offline {
 }
 
 /** `serverless offline` (through serverless-esbuild) on `port`, with `env`; resolves once it answers. */
-export async function startOffline(env: NodeJS.ProcessEnv, port: number, o: { quiet?: boolean; log?: Log } = {}): Promise<Offline> {
-  if (!(await portIsFree(port))) throw new StackError(`port ${port} is taken: stop whatever listens there (or set PORT) and try again`);
+export async function startOffline(
+  env: NodeJS.ProcessEnv,
+  port: number,
+  o: { quiet?: boolean; log?: Log } = {},
+): Promise<Offline> {
+  if (!(await portIsFree(port)))
+    throw new StackError(`port ${port} is taken: stop whatever listens there (or set PORT) and try again`);
   const lambdaPort = await freePort();
   const child = spawn(
     join(ROOT, 'node_modules', '.bin', 'serverless'),
-    ['offline', 'start', '--httpPort', String(port), '--lambdaPort', String(lambdaPort), '--host', '127.0.0.1', '--noPrependStageInUrl', '--noAuth'],
+    [
+      'offline',
+      'start',
+      '--httpPort',
+      String(port),
+      '--lambdaPort',
+      String(lambdaPort),
+      '--host',
+      '127.0.0.1',
+      '--noPrependStageInUrl',
+      '--noAuth',
+    ],
     {
       cwd: ROOT,
       env: { ...env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
@@ -178,7 +225,10 @@ export async function startOffline(env: NodeJS.ProcessEnv, port: number, o: { qu
     await waitUntil(
       async () => {
         if (child.exitCode !== null) throw new StackError(`serverless offline exited (${child.exitCode}):\n${output}`);
-        return fetch(`${url}/orders/00000000-0000-4000-8000-000000000000`).then(() => true, () => false);
+        return fetch(`${url}/orders/00000000-0000-4000-8000-000000000000`).then(
+          () => true,
+          () => false,
+        );
       },
       90_000,
       `serverless offline did not answer on ${url}:\n${output}`,
@@ -230,6 +280,8 @@ export function redact(url: string): string {
 export function run(command: string, args: string[], env: NodeJS.ProcessEnv, quiet = false): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: ROOT, env, stdio: quiet ? ['ignore', 'ignore', 'inherit'] : 'inherit' });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new StackError(`${command} ${args.join(' ')} exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new StackError(`${command} ${args.join(' ')} exited with ${code}`)),
+    );
   });
 }

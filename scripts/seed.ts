@@ -27,7 +27,9 @@ async function main(): Promise<void> {
       );
       await setStock(db, redis, p.id, p.stock);
     }
-    process.stdout.write(`seeded ${DEMO_PRODUCTS.length} products: ${DEMO_PRODUCTS.map((p) => `${p.id} (${p.stock})`).join(', ')}\n`);
+    process.stdout.write(
+      `seeded ${DEMO_PRODUCTS.length} products: ${DEMO_PRODUCTS.map((p) => `${p.id} (${p.stock})`).join(', ')}\n`,
+    );
   } finally {
     await db.end();
     redis.disconnect();

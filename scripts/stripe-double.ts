@@ -19,12 +19,12 @@
  * (newest first) and GET /v1/refunds/{id}.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
+import eventFixture from '../tests/fixtures/stripe/event.json';
 import paymentIntentFixture from '../tests/fixtures/stripe/payment_intent.json';
 import refundFixture from '../tests/fixtures/stripe/refund.json';
-import eventFixture from '../tests/fixtures/stripe/event.json';
 
 type Json = Record<string, unknown>;
 export type FaultMode = '500' | 'timeout' | 'drop';
@@ -70,7 +70,10 @@ export function parseForm(body: string): Json {
     let node: Record<string, unknown> = out;
     path.forEach((segment, i) => {
       if (i === path.length - 1) node[segment] = value;
-      else node = (node[segment] ??= {}) as Record<string, unknown>;
+      else {
+        node[segment] ??= {};
+        node = node[segment] as Record<string, unknown>;
+      }
     });
   }
   return out;
@@ -106,7 +109,15 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
 
   async function deliver(type: string, object: Json): Promise<void> {
     if (!options.webhookUrl || !options.webhookSecret) return;
-    const event = { ...eventFixture, id: id('evt'), type, created: now(), api_version: null, livemode: false, data: { object } };
+    const event = {
+      ...eventFixture,
+      id: id('evt'),
+      type,
+      created: now(),
+      api_version: null,
+      livemode: false,
+      data: { object },
+    };
     const payload = JSON.stringify(event);
     await new Promise((r) => setTimeout(r, options.deliveryDelayMs ?? 50));
     // Stripe retries failed deliveries; a few quick ones are enough locally.
@@ -142,13 +153,43 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     const currency = String(params.currency ?? '');
     const paymentMethod = String(params.payment_method ?? '');
     if (!Number.isInteger(amount) || amount < 1) {
-      return { status: 400, body: { error: { type: 'invalid_request_error', code: 'parameter_invalid_integer', param: 'amount', message: 'Invalid integer: amount' } } };
+      return {
+        status: 400,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'parameter_invalid_integer',
+            param: 'amount',
+            message: 'Invalid integer: amount',
+          },
+        },
+      };
     }
     if (!/^[a-z]{3}$/.test(currency)) {
-      return { status: 400, body: { error: { type: 'invalid_request_error', code: 'parameter_invalid_string', param: 'currency', message: 'Invalid currency' } } };
+      return {
+        status: 400,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'parameter_invalid_string',
+            param: 'currency',
+            message: 'Invalid currency',
+          },
+        },
+      };
     }
     if (!paymentMethod.startsWith('pm_card_')) {
-      return { status: 400, body: { error: { type: 'invalid_request_error', code: 'resource_missing', param: 'payment_method', message: `No such PaymentMethod: '${paymentMethod}'` } } };
+      return {
+        status: 400,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'resource_missing',
+            param: 'payment_method',
+            message: `No such PaymentMethod: '${paymentMethod}'`,
+          },
+        },
+      };
     }
     const confirm = params.confirm === 'true';
     const intent: Json = {
@@ -175,14 +216,24 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     if (!confirm) return { status: 200, body: intent };
 
     if (paymentMethod.startsWith('pm_card_chargeDeclined')) {
-      const declineCode = paymentMethod === 'pm_card_chargeDeclinedInsufficientFunds' ? 'insufficient_funds' : 'generic_decline';
-      const error = { type: 'card_error', code: 'card_declined', decline_code: declineCode, message: 'Your card was declined.', charge: id('ch') };
+      const declineCode =
+        paymentMethod === 'pm_card_chargeDeclinedInsufficientFunds' ? 'insufficient_funds' : 'generic_decline';
+      const error = {
+        type: 'card_error',
+        code: 'card_declined',
+        decline_code: declineCode,
+        message: 'Your card was declined.',
+        charge: id('ch'),
+      };
       Object.assign(intent, { status: 'requires_payment_method', last_payment_error: error });
       schedule('payment_intent.payment_failed', intent);
       return { status: 402, body: { error: { ...error, payment_intent: intent } } };
     }
     if (paymentMethod === 'pm_card_authenticationRequired') {
-      Object.assign(intent, { status: 'requires_action', next_action: { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect' } } });
+      Object.assign(intent, {
+        status: 'requires_action',
+        next_action: { type: 'use_stripe_sdk', use_stripe_sdk: { type: 'three_d_secure_redirect' } },
+      });
       return { status: 200, body: intent };
     }
     Object.assign(intent, { status: 'succeeded', amount_received: amount, latest_charge: id('ch') });
@@ -193,12 +244,33 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
   function createRefund(params: Json): { status: number; body: Json } {
     const intent = intents.get(String(params.payment_intent ?? ''));
     if (!intent) {
-      return { status: 404, body: { error: { type: 'invalid_request_error', code: 'resource_missing', param: 'payment_intent', message: `No such payment_intent: '${String(params.payment_intent)}'` } } };
+      return {
+        status: 404,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'resource_missing',
+            param: 'payment_intent',
+            message: `No such payment_intent: '${String(params.payment_intent)}'`,
+          },
+        },
+      };
     }
-    const refunded = [...refunds.values()].filter((r) => r.payment_intent === intent.id).reduce((s, r) => s + Number(r.amount), 0);
+    const refunded = [...refunds.values()]
+      .filter((r) => r.payment_intent === intent.id)
+      .reduce((s, r) => s + Number(r.amount), 0);
     const amount = params.amount === undefined ? Number(intent.amount) - refunded : Number(params.amount);
     if (intent.status !== 'succeeded' || amount < 1 || refunded + amount > Number(intent.amount)) {
-      return { status: 400, body: { error: { type: 'invalid_request_error', code: 'charge_already_refunded', message: `Refund amount (${amount}) is greater than unrefunded amount on charge (${Number(intent.amount) - refunded})` } } };
+      return {
+        status: 400,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'charge_already_refunded',
+            message: `Refund amount (${amount}) is greater than unrefunded amount on charge (${Number(intent.amount) - refunded})`,
+          },
+        },
+      };
     }
     const refund: Json = {
       ...refundFixture,
@@ -222,18 +294,42 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     const rawLimit = params.get('limit');
     const limit = rawLimit === null ? 10 : Number(rawLimit);
     if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-      return { status: 400, body: { error: { type: 'invalid_request_error', code: 'parameter_invalid_integer', param: 'limit', message: 'Invalid integer: limit (1-100)' } } };
+      return {
+        status: 400,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'parameter_invalid_integer',
+            param: 'limit',
+            message: 'Invalid integer: limit (1-100)',
+          },
+        },
+      };
     }
     const paymentIntent = params.get('payment_intent');
     // Newest first; the Map keeps creation order, which breaks ties within one second.
-    const all = [...refunds.values()].filter((r) => paymentIntent === null || r.payment_intent === paymentIntent).reverse();
-    return { status: 200, body: { object: 'list', data: all.slice(0, limit), has_more: all.length > limit, url: '/v1/refunds' } };
+    const all = [...refunds.values()]
+      .filter((r) => paymentIntent === null || r.payment_intent === paymentIntent)
+      .reverse();
+    return {
+      status: 200,
+      body: { object: 'list', data: all.slice(0, limit), has_more: all.length > limit, url: '/v1/refunds' },
+    };
   }
 
   function search(query: string): Json {
     const match = /metadata\['([^']+)'\]:'([^']*)'/.exec(query);
-    const data = match ? [...intents.values()].filter((pi) => (pi.metadata as Json)?.[match[1] as string] === match[2]) : [];
-    return { object: 'search_result', data, has_more: false, next_page: null, url: '/v1/payment_intents/search', total_count: data.length };
+    const data = match
+      ? [...intents.values()].filter((pi) => (pi.metadata as Json)?.[match[1] as string] === match[2])
+      : [];
+    return {
+      object: 'search_result',
+      data,
+      has_more: false,
+      next_page: null,
+      url: '/v1/payment_intents/search',
+      total_count: data.length,
+    };
   }
 
   /** Stripe replays the first answer to a key; the same key with other parameters is an error. */
@@ -244,25 +340,42 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     answer: (a: { status: number; body: unknown; replayed?: boolean }) => void,
   ): void {
     const key = req.headers['idempotency-key'];
-    if (typeof key !== 'string') return answer(run());
+    if (typeof key !== 'string') {
+      answer(run());
+      return;
+    }
     const scoped = `${req.url}:${key}`;
     const seen = idempotent.get(scoped);
     if (seen) {
       if (seen.params !== raw) {
-        return answer({
+        answer({
           status: 400,
-          body: { error: { type: 'idempotency_error', message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.` } },
+          body: {
+            error: {
+              type: 'idempotency_error',
+              message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
+            },
+          },
         });
+        return;
       }
-      return answer({ status: seen.status, body: seen.body, replayed: true });
+      answer({ status: seen.status, body: seen.body, replayed: true });
+      return;
     }
     const result = run();
     if (result.status < 500) idempotent.set(scoped, { params: raw, ...result });
     answer(result);
   }
 
-  function withIdempotency(req: IncomingMessage, raw: string, res: ServerResponse, run: () => { status: number; body: unknown }): void {
-    withIdempotencyThen(req, raw, run, (a) => send(res, a.status, a.body, a.replayed ? { 'Idempotent-Replayed': 'true' } : {}));
+  function withIdempotency(
+    req: IncomingMessage,
+    raw: string,
+    res: ServerResponse,
+    run: () => { status: number; body: unknown },
+  ): void {
+    withIdempotencyThen(req, raw, run, (a) =>
+      send(res, a.status, a.body, a.replayed ? { 'Idempotent-Replayed': 'true' } : {}),
+    );
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -281,7 +394,8 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     if (req.method === 'POST' && url.pathname === '/v1/payment_intents') {
       if (faults.count > 0) {
         faults.count -= 1;
-        if (faults.mode === '500') return stripeError(res, 500, { type: 'api_error', message: 'Something went wrong on our end (injected).' });
+        if (faults.mode === '500')
+          return stripeError(res, 500, { type: 'api_error', message: 'Something went wrong on our end (injected).' });
         // 'timeout' and 'drop' lose the answer *after* the charge, the nastier case: the card is
         // charged (a retry with the same key gets it back) but the caller never hears of it.
         withIdempotency(req, raw, new ServerResponse(req), () => createIntent(parseForm(raw)));
@@ -290,11 +404,16 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
       }
       let created: Json | undefined;
       const answer = await new Promise<{ status: number; body: unknown; replayed?: boolean }>((resolve) =>
-        withIdempotencyThen(req, raw, () => {
-          const result = createIntent(parseForm(raw));
-          created = result.status === 200 ? result.body : undefined;
-          return result;
-        }, resolve),
+        withIdempotencyThen(
+          req,
+          raw,
+          () => {
+            const result = createIntent(parseForm(raw));
+            created = result.status === 200 ? result.body : undefined;
+            return result;
+          },
+          resolve,
+        ),
       );
       if (created && options.beforeAnswer) await options.beforeAnswer(created);
       if (res.destroyed) return;
@@ -306,7 +425,12 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     if (req.method === 'GET' && intentPath) {
       const intent = intents.get(intentPath[1] as string);
       if (intent) return send(res, 200, intent);
-      return stripeError(res, 404, { type: 'invalid_request_error', code: 'resource_missing', param: 'intent', message: `No such payment_intent: '${intentPath[1]}'` });
+      return stripeError(res, 404, {
+        type: 'invalid_request_error',
+        code: 'resource_missing',
+        param: 'intent',
+        message: `No such payment_intent: '${intentPath[1]}'`,
+      });
     }
     if (req.method === 'POST' && url.pathname === '/v1/refunds') {
       return withIdempotency(req, raw, res, () => createRefund(parseForm(raw)));
@@ -318,17 +442,36 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
     if (req.method === 'GET' && refundPath) {
       const refund = refunds.get(refundPath[1] as string);
       if (refund) return send(res, 200, refund);
-      return stripeError(res, 404, { type: 'invalid_request_error', code: 'resource_missing', param: 'id', message: `No such refund: '${refundPath[1]}'` });
+      return stripeError(res, 404, {
+        type: 'invalid_request_error',
+        code: 'resource_missing',
+        param: 'id',
+        message: `No such refund: '${refundPath[1]}'`,
+      });
     }
     if (req.method === 'POST' && authenticate) {
       const intent = intents.get(authenticate[1] as string);
-      if (!intent || intent.status !== 'requires_action') return send(res, 404, { error: 'no PaymentIntent waiting for authentication' });
+      if (intent?.status !== 'requires_action')
+        return send(res, 404, { error: 'no PaymentIntent waiting for authentication' });
       const outcome = new URLSearchParams(raw).get('outcome') ?? (raw.includes('fail') ? 'fail' : 'succeed');
       if (outcome === 'fail') {
-        Object.assign(intent, { status: 'requires_payment_method', next_action: null, last_payment_error: { type: 'card_error', code: 'payment_intent_authentication_failure', message: 'The provided PaymentMethod has failed authentication.' } });
+        Object.assign(intent, {
+          status: 'requires_payment_method',
+          next_action: null,
+          last_payment_error: {
+            type: 'card_error',
+            code: 'payment_intent_authentication_failure',
+            message: 'The provided PaymentMethod has failed authentication.',
+          },
+        });
         schedule('payment_intent.payment_failed', intent);
       } else {
-        Object.assign(intent, { status: 'succeeded', next_action: null, amount_received: intent.amount, latest_charge: id('ch') });
+        Object.assign(intent, {
+          status: 'succeeded',
+          next_action: null,
+          amount_received: intent.amount,
+          latest_charge: id('ch'),
+        });
         schedule('payment_intent.succeeded', intent);
       }
       return send(res, 200, intent);
@@ -340,7 +483,10 @@ export async function startStripeDouble(options: StripeDoubleOptions = {}): Prom
       return send(res, 200, faults);
     }
     if (req.method === 'GET' && url.pathname === '/_double/stats') return send(res, 200, stats);
-    stripeError(res, 404, { type: 'invalid_request_error', message: `Unrecognized request URL (${req.method}: ${url.pathname}).` });
+    stripeError(res, 404, {
+      type: 'invalid_request_error',
+      message: `Unrecognized request URL (${req.method}: ${url.pathname}).`,
+    });
   }
 
   const server: Server = createServer((req, res) => {

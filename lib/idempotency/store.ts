@@ -49,7 +49,10 @@ export async function idempotent<T = undefined>(
   // Takes the key (one round trip); a key already taken holds the answer to replay or a request in flight.
   const taken = claim
     ? await claim(record, ttl.lockSeconds)
-    : { previous: await redis.set(keys.idempotency(key), record, 'EX', ttl.lockSeconds, 'NX', 'GET'), claimed: undefined as T };
+    : {
+        previous: await redis.set(keys.idempotency(key), record, 'EX', ttl.lockSeconds, 'NX', 'GET'),
+        claimed: undefined as T,
+      };
   if (taken.previous !== null) {
     const previous = JSON.parse(taken.previous) as IdempotencyRecord;
     if (previous.fingerprint !== fingerprint) throw new IdempotencyKeyMismatchError();
@@ -65,7 +68,11 @@ export async function idempotent<T = undefined>(
     await releaseKey(redis, key);
     throw error;
   }
-  const done: IdempotencyRecord = { state: 'done', fingerprint, response: { statusCode: result.statusCode, body: result.body } };
+  const done: IdempotencyRecord = {
+    state: 'done',
+    fingerprint,
+    response: { statusCode: result.statusCode, body: result.body },
+  };
   batch.set(keys.idempotency(key), JSON.stringify(done), 'EX', ttl.resultSeconds);
   for (const [error] of (await batch.exec()) ?? []) if (error) throw error;
   return result;

@@ -107,11 +107,19 @@ export async function settleHold(
 
 /** Phase 3 on failure: the hold is dropped and its stock is available again at once. */
 export function release(redis: Redis, orderId: string, productIds: readonly string[]): Promise<void> {
-  return settleHold(redis, orderId, productIds.map((productId) => ({ productId, quantity: 0 })));
+  return settleHold(
+    redis,
+    orderId,
+    productIds.map((productId) => ({ productId, quantity: 0 })),
+  );
 }
 
 /** Stock that can be held now: inventory.quantity minus live holds. */
-export async function availableStock(redis: Redis, db: Db, productIds: readonly string[]): Promise<Map<string, number>> {
+export async function availableStock(
+  redis: Redis,
+  db: Db,
+  productIds: readonly string[],
+): Promise<Map<string, number>> {
   const keyList = productIds.flatMap((p) => [keys.stock(p), keys.held(p), keys.holds(p)]);
   let raw = await commands(redis).availableStock(keyList.length, ...keyList);
   const missing = productIds.filter((_, i) => raw[2 * i] === null);

@@ -123,7 +123,6 @@ end
 return out
 `;
 
-
 export interface InventoryCommands {
   reserveStock(...args: (string | number)[]): Promise<string[]>;
   claimAndReserveStock(...args: (string | number)[]): Promise<string[]>;
@@ -149,4 +148,3 @@ export function commands(redis: Redis): Redis & InventoryCommands {
   }
   return redis as Redis & InventoryCommands;
 }
-

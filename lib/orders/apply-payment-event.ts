@@ -62,7 +62,11 @@ function intentOf(event: Stripe.Event): Stripe.PaymentIntent {
   return parsed.data.data.object as unknown as Stripe.PaymentIntent;
 }
 
-async function apply(deps: EventDeps, event: Stripe.Event, intent: Stripe.PaymentIntent): Promise<{ orderId?: string; result?: string }> {
+async function apply(
+  deps: EventDeps,
+  event: Stripe.Event,
+  intent: Stripe.PaymentIntent,
+): Promise<{ orderId?: string; result?: string }> {
   const order = await orderOf(deps, intent);
   if (!order) return { result: 'no_matching_order' };
   const at = { created: event.created };
@@ -77,7 +81,11 @@ async function apply(deps: EventDeps, event: Stripe.Event, intent: Stripe.Paymen
     return { orderId: order.id, result: outcome.kind };
   }
   const error = intent.last_payment_error;
-  const fields = { failureCode: 'payment_declined', declineCode: error?.decline_code ?? error?.code ?? null, paymentIntentId: intent.id };
+  const fields = {
+    failureCode: 'payment_declined',
+    declineCode: error?.decline_code ?? error?.code ?? null,
+    paymentIntentId: intent.id,
+  };
   const outcome = await settleFailed(deps, order.id, fields, at);
   if (outcome.kind !== 'paid') return { orderId: order.id, result: outcome.kind };
   // A newer failure for a paid order: the PaymentIntent at Stripe decides. Succeeded is final there,
@@ -94,7 +102,9 @@ async function orderOf(deps: EventDeps, intent: Stripe.PaymentIntent): Promise<O
   let order: Order | null = null;
   if (orderId && UUID.test(orderId)) order = await findOrder(deps.db, orderId);
   if (!order && typeof intent.id === 'string') {
-    const { rows } = await deps.db.query<{ id: string }>('SELECT id FROM orders WHERE payment_intent_id = $1', [intent.id]);
+    const { rows } = await deps.db.query<{ id: string }>('SELECT id FROM orders WHERE payment_intent_id = $1', [
+      intent.id,
+    ]);
     if (rows[0]) order = await findOrder(deps.db, rows[0].id);
   }
   // An event for another PaymentIntent than the order's own is not about this order's payment.

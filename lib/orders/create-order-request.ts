@@ -31,7 +31,11 @@ export const createOrderRequestSchema = z
     const seen = new Set<string>();
     body.items.forEach((item, index) => {
       if (seen.has(item.productId)) {
-        ctx.addIssue({ code: 'custom', path: ['items', index, 'productId'], message: `productId ${item.productId} appears twice` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['items', index, 'productId'],
+          message: `productId ${item.productId} appears twice`,
+        });
       }
       seen.add(item.productId);
     });

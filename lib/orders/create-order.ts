@@ -12,12 +12,26 @@ import {
 } from '../errors';
 import { errorBody } from '../http';
 import { fingerprint } from '../idempotency/fingerprint';
-import { idempotent, type IdempotentResult, type StoredResponse } from '../idempotency/store';
-import { claimAndReserve, release, reserve, type FirstHold, type ReserveResult } from '../inventory/reservations';
-import { PaymentProviderError, type PaymentOutcome } from '../payments/payments';
-import { claimOrder, findOrder, findOrderByKey, leavePending, priceAndInsertOrder, type Order, type PricedLine } from './order-store';
+import { type IdempotentResult, idempotent, type StoredResponse } from '../idempotency/store';
+import { claimAndReserve, type FirstHold, type ReserveResult, release, reserve } from '../inventory/reservations';
+import { type PaymentOutcome, PaymentProviderError } from '../payments/payments';
+import {
+  claimOrder,
+  findOrder,
+  findOrderByKey,
+  leavePending,
+  type Order,
+  type PricedLine,
+  priceAndInsertOrder,
+} from './order-store';
 import { orderView } from './order-view';
-import { completeOutOfStockRefund, OUT_OF_STOCK_AFTER_PAYMENT, settleFailed, settlePaid, type SettleDeps } from './payment-state';
+import {
+  completeOutOfStockRefund,
+  OUT_OF_STOCK_AFTER_PAYMENT,
+  type SettleDeps,
+  settleFailed,
+  settlePaid,
+} from './payment-state';
 
 export interface CreateOrderRequest {
   customerId: string;
@@ -39,7 +53,11 @@ type CreateDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'> & Pick<Sett
  * result stored (one pipeline). The hold comes first because the script that takes the key can take
  * it too; whatever stops the request before its order is recorded gives the hold back at once.
  */
-export function createOrder(deps: CreateDeps, idempotencyKey: string, request: CreateOrderRequest): Promise<CreateOrderResult> {
+export function createOrder(
+  deps: CreateDeps,
+  idempotencyKey: string,
+  request: CreateOrderRequest,
+): Promise<CreateOrderResult> {
   const requestHash = fingerprint(request);
   const ttl = { resultSeconds: deps.config.idempotencyTtlSeconds, lockSeconds: deps.config.requestLockSeconds };
   const orderId = randomUUID();
@@ -49,7 +67,8 @@ export function createOrder(deps: CreateDeps, idempotencyKey: string, request: C
     idempotencyKey,
     requestHash,
     ttl,
-    (batch, firstHold: FirstHold) => placeOrResume({ ...deps, redisBatch: batch }, { id: orderId, idempotencyKey, requestHash, request }, firstHold),
+    (batch, firstHold: FirstHold) =>
+      placeOrResume({ ...deps, redisBatch: batch }, { id: orderId, idempotencyKey, requestHash, request }, firstHold),
     async (record, lockSeconds) => {
       const taken = await claimAndReserve(deps.redis, idempotencyKey, record, lockSeconds, hold);
       return { previous: taken.previous, claimed: taken.hold };
@@ -63,9 +82,28 @@ async function placeOrResume(
   firstHold: FirstHold,
 ): Promise<CreateOrderResult> {
   const { request } = o;
-  const draft = { id: o.id, idempotencyKey: o.idempotencyKey, requestHash: o.requestHash, customerId: request.customerId, paymentMethodId: request.paymentMethodId, lines: request.items };
-  const letGo = () => (firstHold.kind === 'held' ? release(deps.redis, draft.id, request.items.map((l) => l.productId)) : Promise.resolve());
-  const { inserted, priced } = await priceAndInsertOrder(deps.db, draft, deps.config.requestLockSeconds, MAX_AMOUNT_CENTS)
+  const draft = {
+    id: o.id,
+    idempotencyKey: o.idempotencyKey,
+    requestHash: o.requestHash,
+    customerId: request.customerId,
+    paymentMethodId: request.paymentMethodId,
+    lines: request.items,
+  };
+  const letGo = () =>
+    firstHold.kind === 'held'
+      ? release(
+          deps.redis,
+          draft.id,
+          request.items.map((l) => l.productId),
+        )
+      : Promise.resolve();
+  const { inserted, priced } = await priceAndInsertOrder(
+    deps.db,
+    draft,
+    deps.config.requestLockSeconds,
+    MAX_AMOUNT_CENTS,
+  )
     .then(({ inserted, lines }) => ({ inserted, priced: checkPrices(lines) }))
     .catch(async (error: unknown) => {
       await letGo().catch(() => undefined); // what stopped us may be Redis itself: the hold's TTL frees it then
@@ -116,7 +154,11 @@ export function checkPrices(lines: PricedLine[]) {
   return {
     currency: currencies[0] as string,
     amountCents,
-    lines: lines.map(({ productId, quantity, unitPriceCents }) => ({ productId, quantity, unitPriceCents: unitPriceCents as number })),
+    lines: lines.map(({ productId, quantity, unitPriceCents }) => ({
+      productId,
+      quantity,
+      unitPriceCents: unitPriceCents as number,
+    })),
   };
 }
 
@@ -135,7 +177,11 @@ export class AmountTooLargeError extends DomainError {
  * A recorded order: hold its stock unless the key's script already did (a mirror that was not
  * loaded is loaded by reserve()), then charge.
  */
-async function place(deps: CreateDeps, order: Order, firstHold: FirstHold = { kind: 'not_loaded' }): Promise<CreateOrderResult> {
+async function place(
+  deps: CreateDeps,
+  order: Order,
+  firstHold: FirstHold = { kind: 'not_loaded' },
+): Promise<CreateOrderResult> {
   const held: ReserveResult =
     firstHold.kind === 'held'
       ? { ok: true }
@@ -165,7 +211,11 @@ async function resume(deps: CreateDeps, order: Order): Promise<CreateOrderResult
   return place(deps, order);
 }
 
-async function charge<T extends PaymentOutcome | null>(deps: CreateDeps, order: Order, call: () => Promise<T>): Promise<T> {
+async function charge<T extends PaymentOutcome | null>(
+  deps: CreateDeps,
+  order: Order,
+  call: () => Promise<T>,
+): Promise<T> {
   try {
     return await call();
   } catch (error) {
@@ -218,7 +268,10 @@ function answerFor(order: Order): StoredResponse {
     case 'payment_declined':
       return { statusCode: 402, body: errorBody(new PaymentDeclinedError(order.id, order.declineCode)) };
     default:
-      return { statusCode: 409, body: errorBody(new InsufficientInventoryError(order.id, order.failureProductId ?? '')) };
+      return {
+        statusCode: 409,
+        body: errorBody(new InsufficientInventoryError(order.id, order.failureProductId ?? '')),
+      };
   }
 }
 

@@ -1,8 +1,8 @@
 import type { Db } from '../db';
 import { OrderNotFoundError } from '../errors';
 import { findOrder } from './order-store';
-import { orderView, type OrderView } from './order-view';
-import { refundsOf, type RefundView } from './refund-order';
+import { type OrderView, orderView } from './order-view';
+import { type RefundView, refundsOf } from './refund-order';
 import { UUID } from './refund-request';
 
 export interface OrderDetails extends OrderView {

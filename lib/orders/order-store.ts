@@ -98,7 +98,13 @@ export async function priceAndInsertOrder(
   leaseSeconds: number,
   maxAmountCents: number,
 ): Promise<{ inserted: boolean; lines: PricedLine[] }> {
-  const { rows } = await db.query<{ product_id: string; quantity: number; price_cents: number | null; currency: string | null; inserted: boolean }>(
+  const { rows } = await db.query<{
+    product_id: string;
+    quantity: number;
+    price_cents: number | null;
+    currency: string | null;
+    inserted: boolean;
+  }>(
     `WITH priced AS (
        SELECT w.product_id, w.quantity, w.n, p.price_cents, p.currency
          FROM unnest($6::text[], $7::int[]) WITH ORDINALITY AS w(product_id, quantity, n)
@@ -134,7 +140,12 @@ export async function priceAndInsertOrder(
   );
   return {
     inserted: rows[0]?.inserted ?? false,
-    lines: rows.map((r) => ({ productId: r.product_id, quantity: r.quantity, unitPriceCents: r.price_cents, currency: r.currency })),
+    lines: rows.map((r) => ({
+      productId: r.product_id,
+      quantity: r.quantity,
+      unitPriceCents: r.price_cents,
+      currency: r.currency,
+    })),
   };
 }
 
@@ -144,7 +155,9 @@ export async function findOrder(db: Db, orderId: string): Promise<Order | null> 
 }
 
 export async function findOrderByKey(db: Db, idempotencyKey: string): Promise<Order | null> {
-  const { rows } = await db.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.idempotency_key = $1`, [idempotencyKey]);
+  const { rows } = await db.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.idempotency_key = $1`, [
+    idempotencyKey,
+  ]);
   return rows[0] ? toOrder(rows[0]) : null;
 }
 

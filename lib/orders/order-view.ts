@@ -10,7 +10,11 @@ export interface OrderView {
   items: { productId: string; quantity: number; unitPriceCents: number }[];
 }
 
-export function orderView(order: Order, status: Order['status'] = order.status, paymentIntentId = order.paymentIntentId): OrderView {
+export function orderView(
+  order: Order,
+  status: Order['status'] = order.status,
+  paymentIntentId = order.paymentIntentId,
+): OrderView {
   return {
     id: order.id,
     status,

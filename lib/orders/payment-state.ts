@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
-import type { Deps } from '../deps';
 import type { Db } from '../db';
-import { release, settleHold, type LineQuantity } from '../inventory/reservations';
+import type { Deps } from '../deps';
+import { type LineQuantity, release, settleHold } from '../inventory/reservations';
 import { giveBackStock } from '../inventory/stock';
 import { lockOrder, type OrderLine, type OrderStatus } from './order-store';
 import { pendingRefunds } from './refund-store';
@@ -71,7 +71,12 @@ async function toFailed(
   return { moved: true, previous: order.status, lines: order.lines };
 }
 
-async function markFailed(tx: Db, orderId: string, fields: FailureFields, event: PaymentEvent | undefined): Promise<void> {
+async function markFailed(
+  tx: Db,
+  orderId: string,
+  fields: FailureFields,
+  event: PaymentEvent | undefined,
+): Promise<void> {
   await tx.query(
     `UPDATE orders o
         SET status = 'failed', failure_code = $3, decline_code = $4, failure_product_id = $6,
@@ -79,7 +84,14 @@ async function markFailed(tx: Db, orderId: string, fields: FailureFields, event:
             last_event_created = GREATEST(o.last_event_created, COALESCE($5::bigint, floor(extract(epoch FROM now()))::bigint)),
             locked_until = NULL, updated_at = now()
       WHERE o.id = $1`,
-    [orderId, fields.paymentIntentId, fields.failureCode, fields.declineCode, event?.created ?? null, fields.productId ?? null],
+    [
+      orderId,
+      fields.paymentIntentId,
+      fields.failureCode,
+      fields.declineCode,
+      event?.created ?? null,
+      fields.productId ?? null,
+    ],
   );
 }
 
@@ -109,10 +121,19 @@ export async function settlePaid(
   knownLines?: readonly LineQuantity[],
 ): Promise<PaidOutcome> {
   if (knownLines && !event && (await payPending(deps.db, orderId, paymentIntentId, knownLines))) {
-    await settleHold(deps.redis, orderId, knownLines.map((l) => ({ productId: l.productId, quantity: -l.quantity })), deps.redisBatch);
+    await settleHold(
+      deps.redis,
+      orderId,
+      knownLines.map((l) => ({ productId: l.productId, quantity: -l.quantity })),
+      deps.redisBatch,
+    );
     return { kind: 'paid' };
   }
-  const { rows } = await deps.db.query<OrderPaidRow>('SELECT * FROM order_paid($1, $2, $3)', [orderId, paymentIntentId, event?.created ?? null]);
+  const { rows } = await deps.db.query<OrderPaidRow>('SELECT * FROM order_paid($1, $2, $3)', [
+    orderId,
+    paymentIntentId,
+    event?.created ?? null,
+  ]);
   const row = rows[0];
   const lines = row?.lines ?? [];
   switch (row?.outcome) {
@@ -184,7 +205,12 @@ const PAY_PENDING_ONE_LINE = `
   )
   SELECT EXISTS (SELECT 1 FROM paid) AS paid`;
 
-async function payPending(db: Db, orderId: string, paymentIntentId: string, lines: readonly LineQuantity[]): Promise<boolean> {
+async function payPending(
+  db: Db,
+  orderId: string,
+  paymentIntentId: string,
+  lines: readonly LineQuantity[],
+): Promise<boolean> {
   const { rows } = await db.query<{ paid: boolean }>(lines.length === 1 ? PAY_PENDING_ONE_LINE : PAY_PENDING, [
     orderId,
     paymentIntentId,
@@ -214,7 +240,10 @@ export async function settleFailed(
   });
   if (!row.moved) return { kind: row.paid ? 'paid' : 'unchanged' };
   const givenBack = row.previous === 'paid' ? unrefunded(row.lines) : [];
-  const deltas = row.lines.map((l) => ({ productId: l.productId, quantity: givenBack.find((g) => g.productId === l.productId)?.quantity ?? 0 }));
+  const deltas = row.lines.map((l) => ({
+    productId: l.productId,
+    quantity: givenBack.find((g) => g.productId === l.productId)?.quantity ?? 0,
+  }));
   await settleHold(deps.redis, orderId, deltas, deps.redisBatch);
   return { kind: 'failed' };
 }
@@ -255,7 +284,11 @@ async function failAfterPayment(
     [orderId, paymentIntentId, randomUUID(), event?.created ?? null, productId],
   );
   if (!rows[0]) return false;
-  await release(deps.redis, orderId, lines.map((l) => l.productId));
+  await release(
+    deps.redis,
+    orderId,
+    lines.map((l) => l.productId),
+  );
   await completeOutOfStockRefund(deps, orderId);
   return true;
 }
@@ -264,6 +297,10 @@ async function failAfterPayment(
  * Sends the pending out-of-stock refund of an order to Stripe and records Stripe's answer. Stripe
  * unreachable: PaymentProviderError (503 to the caller; the refund stays pending for the retry).
  */
-export async function completeOutOfStockRefund(deps: Pick<Deps, 'db' | 'redis' | 'payments'>, orderId: string): Promise<void> {
-  for (const refund of await pendingRefunds(deps.db, { orderId, reason: OUT_OF_STOCK_AFTER_PAYMENT })) await sendRefund(deps, refund);
+export async function completeOutOfStockRefund(
+  deps: Pick<Deps, 'db' | 'redis' | 'payments'>,
+  orderId: string,
+): Promise<void> {
+  for (const refund of await pendingRefunds(deps.db, { orderId, reason: OUT_OF_STOCK_AFTER_PAYMENT }))
+    await sendRefund(deps, refund);
 }

@@ -1,14 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { Deps } from '../deps';
-import { IdempotencyKeyMismatchError, OrderNotFoundError, OrderNotRefundableError, RefundQuantityExceededError, RefundRejectedError } from '../errors';
+import {
+  IdempotencyKeyMismatchError,
+  OrderNotFoundError,
+  OrderNotRefundableError,
+  RefundQuantityExceededError,
+  RefundRejectedError,
+} from '../errors';
 import { fingerprint } from '../idempotency/fingerprint';
-import { idempotent, type IdempotentResult } from '../idempotency/store';
+import { type IdempotentResult, idempotent } from '../idempotency/store';
 import { lockOrder, type Order } from './order-store';
-import { UUID, type RefundRequest } from './refund-request';
-import { insertRefund, pendingRefunds, refundByKey, refundWithOrderStatus, type RefundLine } from './refund-store';
+import { type RefundRequest, UUID } from './refund-request';
+import { insertRefund, pendingRefunds, type RefundLine, refundByKey, refundWithOrderStatus } from './refund-store';
 import { sendRefund } from './send-refund';
 
-export { refundsOf, type RefundLine, type RefundView } from './refund-store';
+export { type RefundLine, type RefundView, refundsOf } from './refund-store';
 
 type RefundDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
 
@@ -39,7 +45,9 @@ export async function refundOrder(
   // The durable guard's key (refunds.idempotency_key, a table of refunds only) is scoped by order.
   const key = { key: `${orderId}:${idempotencyKey}`, hash: fingerprint(request) };
   const ttl = { resultSeconds: deps.config.idempotencyTtlSeconds, lockSeconds: deps.config.requestLockSeconds };
-  return idempotent(deps.redis, refundIdempotencyKey(orderId, idempotencyKey), key.hash, ttl, () => refund(deps, orderId, request, key));
+  return idempotent(deps.redis, refundIdempotencyKey(orderId, idempotencyKey), key.hash, ttl, () =>
+    refund(deps, orderId, request, key),
+  );
 }
 
 async function refund(
@@ -72,19 +80,30 @@ async function refund(
     return { id, existing: false };
   });
   // A new refund is sent now; one recorded earlier under this key was sent by completePendingRefunds.
-  if (!recorded.existing) for (const pending of await pendingRefunds(deps.db, { refundId: recorded.id })) await sendRefund(deps, pending);
+  if (!recorded.existing)
+    for (const pending of await pendingRefunds(deps.db, { refundId: recorded.id })) await sendRefund(deps, pending);
   const done = await refundWithOrderStatus(deps.db, recorded.id);
   if (!done) throw new Error(`refund ${recorded.id} vanished`);
   if (done.refund.status === 'failed') {
-    throw new RefundRejectedError(orderId, done.refund.id, done.refund.failureReason ?? 'unknown', 'the refund was refused by the payment provider');
+    throw new RefundRejectedError(
+      orderId,
+      done.refund.id,
+      done.refund.failureReason ?? 'unknown',
+      'the refund was refused by the payment provider',
+    );
   }
-  return { statusCode: 201, body: { refund: done.refund, order: { id: orderId, status: done.orderStatus } }, replayed: recorded.existing };
+  return {
+    statusCode: 201,
+    body: { refund: done.refund, order: { id: orderId, status: done.orderStatus } },
+    replayed: recorded.existing,
+  };
 }
 
 /** The lines to refund: those asked for, or everything not yet refunded. */
 export function refundLines(order: Order, request: RefundRequest): RefundLine[] {
   const bought = new Map(order.lines.map((l) => [l.productId, l]));
-  const asked = request.items ?? order.lines.map((l) => ({ productId: l.productId, quantity: l.quantity - l.refundedQuantity }));
+  const asked =
+    request.items ?? order.lines.map((l) => ({ productId: l.productId, quantity: l.quantity - l.refundedQuantity }));
   const lines = asked
     .filter((a) => a.quantity > 0)
     .map(({ productId, quantity }) => {

@@ -9,7 +9,11 @@ export const refundRequestSchema = z.strictObject({
     .refine((items) => new Set(items.map((i) => i.productId)).size === items.length, 'each productId may appear once')
     .optional(),
   // The reasons Stripe's refunds API accepts.
-  reason: z.enum(['requested_by_customer', 'duplicate', 'fraudulent'], { error: 'reason must be requested_by_customer, duplicate or fraudulent' }).optional(),
+  reason: z
+    .enum(['requested_by_customer', 'duplicate', 'fraudulent'], {
+      error: 'reason must be requested_by_customer, duplicate or fraudulent',
+    })
+    .optional(),
 });
 
 export type RefundRequest = z.infer<typeof refundRequestSchema>;

@@ -55,12 +55,18 @@ function toView(row: RefundRow): RefundView {
 }
 
 export async function refundsOf(db: Db, orderId: string): Promise<RefundView[]> {
-  const { rows } = await db.query<RefundRow>(`SELECT ${REFUND_COLUMNS} FROM refunds r WHERE r.order_id = $1 ORDER BY r.created_at, r.id`, [orderId]);
+  const { rows } = await db.query<RefundRow>(
+    `SELECT ${REFUND_COLUMNS} FROM refunds r WHERE r.order_id = $1 ORDER BY r.created_at, r.id`,
+    [orderId],
+  );
   return rows.map(toView);
 }
 
 /** One refund and its order's status now. */
-export async function refundWithOrderStatus(db: Db, refundId: string): Promise<{ refund: RefundView; orderStatus: string } | null> {
+export async function refundWithOrderStatus(
+  db: Db,
+  refundId: string,
+): Promise<{ refund: RefundView; orderStatus: string } | null> {
   const { rows } = await db.query<RefundRow & { order_status: string }>(
     `SELECT ${REFUND_COLUMNS}, o.status AS order_status FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.id = $1`,
     [refundId],
@@ -70,7 +76,10 @@ export async function refundWithOrderStatus(db: Db, refundId: string): Promise<{
 }
 
 /** The refund recorded under an Idempotency-Key (the durable guard), if any. */
-export async function refundByKey(tx: Db, key: string): Promise<{ id: string; requestHash: string | null; status: RefundStatus } | null> {
+export async function refundByKey(
+  tx: Db,
+  key: string,
+): Promise<{ id: string; requestHash: string | null; status: RefundStatus } | null> {
   const { rows } = await tx.query<{ id: string; request_hash: string | null; status: RefundStatus }>(
     'SELECT id, request_hash, status FROM refunds WHERE idempotency_key = $1',
     [key],
@@ -82,7 +91,14 @@ export async function refundByKey(tx: Db, key: string): Promise<{ id: string; re
 /** Records a pending refund of these lines and counts them as refunded (so no later refund can take them). */
 export async function insertRefund(
   tx: Db,
-  refund: { id: string; orderId: string; reason: string | null; lines: readonly RefundLine[]; idempotencyKey: string | null; requestHash: string | null },
+  refund: {
+    id: string;
+    orderId: string;
+    reason: string | null;
+    lines: readonly RefundLine[];
+    idempotencyKey: string | null;
+    requestHash: string | null;
+  },
 ): Promise<void> {
   const { lines } = refund;
   await tx.query(
@@ -120,9 +136,18 @@ export interface PendingRefund {
 }
 
 /** Refunds still waiting for Stripe's answer (a call that could not reach it), oldest first. */
-export async function pendingRefunds(db: Db, where: { orderId: string; reason?: string } | { refundId: string }): Promise<PendingRefund[]> {
+export async function pendingRefunds(
+  db: Db,
+  where: { orderId: string; reason?: string } | { refundId: string },
+): Promise<PendingRefund[]> {
   const byRefund = 'refundId' in where;
-  const { rows } = await db.query<{ id: string; order_id: string; amount_cents: number; reason: string | null; payment_intent_id: string }>(
+  const { rows } = await db.query<{
+    id: string;
+    order_id: string;
+    amount_cents: number;
+    reason: string | null;
+    payment_intent_id: string;
+  }>(
     `SELECT r.id, r.order_id, r.amount_cents, r.reason, o.payment_intent_id
        FROM refunds r JOIN orders o ON o.id = r.order_id
       WHERE r.status = 'pending' AND o.payment_intent_id IS NOT NULL
@@ -130,14 +155,24 @@ export async function pendingRefunds(db: Db, where: { orderId: string; reason?: 
       ORDER BY r.created_at, r.id`,
     byRefund ? [where.refundId] : [where.orderId, where.reason ?? null],
   );
-  return rows.map((r) => ({ id: r.id, orderId: r.order_id, amountCents: r.amount_cents, reason: r.reason, paymentIntentId: r.payment_intent_id }));
+  return rows.map((r) => ({
+    id: r.id,
+    orderId: r.order_id,
+    amountCents: r.amount_cents,
+    reason: r.reason,
+    paymentIntentId: r.payment_intent_id,
+  }));
 }
 
 /**
  * Stripe has the refund: it turns succeeded, once. Returns the lines whose stock comes back, only to
  * the one call that made the change (empty if another request completed it already).
  */
-export async function markRefundSucceeded(tx: Db, refundId: string, stripeRefundId: string): Promise<{ changed: boolean; lines: LineQuantity[] }> {
+export async function markRefundSucceeded(
+  tx: Db,
+  refundId: string,
+  stripeRefundId: string,
+): Promise<{ changed: boolean; lines: LineQuantity[] }> {
   const { rows } = await tx.query<{ product_id: string | null; quantity: number | null }>(
     `WITH done AS (
        UPDATE refunds SET status = 'succeeded', stripe_refund_id = $2 WHERE id = $1 AND status = 'pending' RETURNING id
@@ -147,7 +182,9 @@ export async function markRefundSucceeded(tx: Db, refundId: string, stripeRefund
   );
   return {
     changed: rows.length > 0,
-    lines: rows.filter((r) => r.product_id !== null).map((r) => ({ productId: r.product_id as string, quantity: r.quantity as number })),
+    lines: rows
+      .filter((r) => r.product_id !== null)
+      .map((r) => ({ productId: r.product_id as string, quantity: r.quantity as number })),
   };
 }
 

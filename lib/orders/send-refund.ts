@@ -4,7 +4,13 @@ import { settleHold } from '../inventory/reservations';
 import { giveBackStock } from '../inventory/stock';
 import { PaymentProviderError } from '../payments/payments';
 import { lockOrderRow } from './order-store';
-import { markOrderRefundedIfDone, markRefundFailed, markRefundSucceeded, refundStatus, type PendingRefund } from './refund-store';
+import {
+  markOrderRefundedIfDone,
+  markRefundFailed,
+  markRefundSucceeded,
+  type PendingRefund,
+  refundStatus,
+} from './refund-store';
 
 type SendDeps = Pick<Deps, 'db' | 'redis' | 'payments'>;
 
@@ -23,9 +29,11 @@ export type RefundSent = { kind: 'succeeded' } | { kind: 'failed'; code: string;
  * - Stripe unreachable: PaymentProviderError is thrown, the row stays pending; a retry resends it.
  */
 export async function sendRefund(deps: SendDeps, refund: PendingRefund): Promise<RefundSent> {
-  const reason = refund.reason && STRIPE_REASONS.has(refund.reason) ? (refund.reason as 'requested_by_customer') : undefined;
+  const reason =
+    refund.reason && STRIPE_REASONS.has(refund.reason) ? (refund.reason as 'requested_by_customer') : undefined;
   const { outcome, stripeRefund } = await askStripe(deps, refund, reason).catch((error: unknown) => {
-    if (error instanceof PaymentProviderError) throw new PaymentProviderUnavailableError({ orderId: refund.orderId, refundId: refund.id });
+    if (error instanceof PaymentProviderError)
+      throw new PaymentProviderUnavailableError({ orderId: refund.orderId, refundId: refund.id });
     throw error;
   });
   if (!stripeRefund) {
@@ -35,7 +43,8 @@ export async function sendRefund(deps: SendDeps, refund: PendingRefund): Promise
       return markRefundFailed(tx, refund.id, rejected.code);
     });
     // Not changed: another request settled this row meanwhile, and its answer stands.
-    if (failed || (await refundStatus(deps.db, refund.id)) === 'failed') return { kind: 'failed', code: rejected.code, message: rejected.message };
+    if (failed || (await refundStatus(deps.db, refund.id)) === 'failed')
+      return { kind: 'failed', code: rejected.code, message: rejected.message };
     return { kind: 'succeeded' };
   }
   const givenBack = await deps.db.transaction(async (tx) => {
@@ -56,8 +65,13 @@ async function askStripe(deps: SendDeps, refund: PendingRefund, reason: 'request
     amountCents: refund.amountCents,
     idempotencyKey: `refund-${refund.id}`,
     ...(reason ? { reason } : {}),
-    metadata: { order_id: refund.orderId, refund_id: refund.id, ...(refund.reason && !reason ? { reason: refund.reason } : {}) },
+    metadata: {
+      order_id: refund.orderId,
+      refund_id: refund.id,
+      ...(refund.reason && !reason ? { reason: refund.reason } : {}),
+    },
   });
-  const stripeRefund = outcome.kind === 'sent' ? outcome : await deps.payments.findRefund(refund.paymentIntentId, refund.id);
+  const stripeRefund =
+    outcome.kind === 'sent' ? outcome : await deps.payments.findRefund(refund.paymentIntentId, refund.id);
   return { outcome, stripeRefund };
 }

@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { stripeSecretKey, type Config } from '../config';
+import { type Config, stripeSecretKey } from '../config';
 
 /**
  * Stripe's idempotency keys make a retried create or refund safe, so the SDK may retry once on a

@@ -1,8 +1,21 @@
 import type Stripe from 'stripe';
-import { PaymentProviderError, type ChargeRequest, type PaymentOutcome, type Payments, type RefundOutcome, type RefundRequest } from './payments';
+import {
+  type ChargeRequest,
+  type PaymentOutcome,
+  PaymentProviderError,
+  type Payments,
+  type RefundOutcome,
+  type RefundRequest,
+} from './payments';
 
 /** Stripe error types that mean "the provider is unavailable", not "this request is wrong". */
-const UNAVAILABLE = new Set(['StripeConnectionError', 'StripeAPIError', 'StripeRateLimitError', 'StripeAuthenticationError', 'StripePermissionError']);
+const UNAVAILABLE = new Set([
+  'StripeConnectionError',
+  'StripeAPIError',
+  'StripeRateLimitError',
+  'StripeAuthenticationError',
+  'StripePermissionError',
+]);
 
 interface StripeErrorLike {
   type?: string;
@@ -57,7 +70,10 @@ function declinedOrThrow(error: unknown): PaymentOutcome {
  */
 function rejectedOrThrow(error: unknown): RefundOutcome {
   const e = (error ?? {}) as StripeErrorLike;
-  if (!isUnavailable(e) && (e.type === 'StripeInvalidRequestError' || e.type === 'StripeIdempotencyError' || e.type === 'StripeCardError')) {
+  if (
+    !isUnavailable(e) &&
+    (e.type === 'StripeInvalidRequestError' || e.type === 'StripeIdempotencyError' || e.type === 'StripeCardError')
+  ) {
     return { kind: 'rejected', code: e.code ?? e.type, message: e.message ?? 'Stripe refused the refund' };
   }
   throw new PaymentProviderError(`Stripe: ${e.message ?? 'request failed'}`, error);
@@ -127,7 +143,9 @@ export function stripePayments(stripe: () => Stripe): Payments {
       try {
         // 100 is the API's largest page; an order is refunded in far fewer pieces than that.
         const list = await client.refunds.list({ payment_intent: paymentIntentId, limit: 100 });
-        const found = list.data.find((r) => r.metadata?.refund_id === refundId && r.status !== 'failed' && r.status !== 'canceled');
+        const found = list.data.find(
+          (r) => r.metadata?.refund_id === refundId && r.status !== 'failed' && r.status !== 'canceled',
+        );
         return found ? { refundId: found.id, status: found.status ?? 'succeeded' } : null;
       } catch (error) {
         return unavailable(error);

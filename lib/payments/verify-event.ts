@@ -18,7 +18,12 @@ export function rawBodyOf(event: RawBody): Buffer {
  * 300 s), trying each configured secret so one can be rotated without downtime. Signed bytes that
  * are not a Stripe event are refused as invalid_request.
  */
-export function verifyStripeEvent(webhooks: StripeWebhooks, payload: Buffer, signature: string | undefined, secrets: readonly string[]): Stripe.Event {
+export function verifyStripeEvent(
+  webhooks: StripeWebhooks,
+  payload: Buffer,
+  signature: string | undefined,
+  secrets: readonly string[],
+): Stripe.Event {
   if (!signature) throw new InvalidSignatureError();
   for (const secret of secrets) {
     let event: Stripe.Event;
@@ -30,7 +35,12 @@ export function verifyStripeEvent(webhooks: StripeWebhooks, payload: Buffer, sig
       throw new InvalidRequestError('the signed body is not a Stripe event', { field: 'body' });
     }
     const candidate = event as unknown as { id?: unknown; type?: unknown; created?: unknown } | null;
-    if (!candidate || typeof candidate.id !== 'string' || typeof candidate.type !== 'string' || !isUnixSeconds(candidate.created)) {
+    if (
+      !candidate ||
+      typeof candidate.id !== 'string' ||
+      typeof candidate.type !== 'string' ||
+      !isUnixSeconds(candidate.created)
+    ) {
       throw new InvalidRequestError('the signed body is not a Stripe event (id, type, created)', { field: 'body' });
     }
     return event;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import Stripe from 'stripe';
-import { startStack, type Stack } from './stack';
+import { type Stack, startStack } from './stack';
 
 /**
  * The whole service over HTTP, as a shop's storefront and Stripe see it. Each step checks what
@@ -18,7 +18,12 @@ afterAll(async () => {
 
 async function givenProduct(stock: number, priceCents = 1500): Promise<string> {
   const id = `sku_e2e_${randomUUID().slice(0, 8)}`;
-  await stack.db.query('INSERT INTO products (id, name, price_cents, currency) VALUES ($1, $2, $3, $4)', [id, id, priceCents, 'usd']);
+  await stack.db.query('INSERT INTO products (id, name, price_cents, currency) VALUES ($1, $2, $3, $4)', [
+    id,
+    id,
+    priceCents,
+    'usd',
+  ]);
   await stack.db.query('INSERT INTO inventory (product_id, quantity) VALUES ($1, $2)', [id, stock]);
   return id;
 }
@@ -34,10 +39,17 @@ async function http(method: string, path: string, body?: unknown, headers: Recor
 }
 
 const order = (productId: string, quantity: number, paymentMethodId = 'pm_card_visa', key: string = randomUUID()) =>
-  http('POST', '/orders', { customerId: 'cus_e2e', paymentMethodId, items: [{ productId, quantity }] }, { 'Idempotency-Key': key });
+  http(
+    'POST',
+    '/orders',
+    { customerId: 'cus_e2e', paymentMethodId, items: [{ productId, quantity }] },
+    { 'Idempotency-Key': key },
+  );
 
 async function inventory(productId: string): Promise<number> {
-  const { rows } = await stack.db.query<{ quantity: number }>('SELECT quantity FROM inventory WHERE product_id = $1', [productId]);
+  const { rows } = await stack.db.query<{ quantity: number }>('SELECT quantity FROM inventory WHERE product_id = $1', [
+    productId,
+  ]);
   return rows[0]?.quantity ?? NaN;
 }
 
@@ -60,12 +72,20 @@ test('a paid order: 201, stock taken, hold gone, result stored, the success webh
   const response = await order(sku, 2, 'pm_card_visa', 'e2e-paid');
 
   expect(response.status).toBe(201);
-  expect(response.body.order).toMatchObject({ status: 'paid', amountCents: 2500, currency: 'usd', paymentIntentId: expect.stringMatching(/^pi_/) });
+  expect(response.body.order).toMatchObject({
+    status: 'paid',
+    amountCents: 2500,
+    currency: 'usd',
+    paymentIntentId: expect.stringMatching(/^pi_/),
+  });
   expect(await status(response.body.order.id)).toBe('paid');
   expect(await inventory(sku)).toBe(3);
   expect(await stack.redis.exists(`reservation:${response.body.order.id}`)).toBe(0);
   expect(await stack.redis.exists('idempotency:e2e-paid')).toBe(1);
-  await eventually(async () => (await stack.redis.keys('stripe:event:*')).length > 0, 'the payment_intent.succeeded delivery');
+  await eventually(
+    async () => (await stack.redis.keys('stripe:event:*')).length > 0,
+    'the payment_intent.succeeded delivery',
+  );
   expect(await inventory(sku)).toBe(3);
 });
 
@@ -80,7 +100,9 @@ test('the same key again replays the same order without a second PaymentIntent',
   expect(replay.headers.get('idempotent-replayed')).toBe('true');
   expect(replay.body).toEqual(first.body);
   expect(stack.double.stats.paymentIntentsCreated).toBe(created);
-  const { rows } = await stack.db.query('SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1', ['e2e-replay']);
+  const { rows } = await stack.db.query('SELECT count(*)::int AS n FROM orders WHERE idempotency_key = $1', [
+    'e2e-replay',
+  ]);
   expect(rows[0]).toEqual({ n: 1 });
   expect(await inventory(sku)).toBe(4);
 });
@@ -110,9 +132,15 @@ test('3-D Secure: 202 pending with the hold kept, then the delivered webhook com
   expect(await inventory(sku)).toBe(5);
 
   // The customer passes the challenge; Stripe (the double) delivers payment_intent.succeeded.
-  await fetch(`${stack.double.url}/_double/payment_intents/${paymentIntentId}/authenticate`, { method: 'POST', body: 'outcome=succeed' });
+  await fetch(`${stack.double.url}/_double/payment_intents/${paymentIntentId}/authenticate`, {
+    method: 'POST',
+    body: 'outcome=succeed',
+  });
   // Acknowledged: the handler has answered, so its Redis step (after its commit) is done too.
-  await eventually(async () => stack.double.acknowledged(paymentIntentId).includes('payment_intent.succeeded'), 'the webhook to be acknowledged');
+  await eventually(
+    async () => stack.double.acknowledged(paymentIntentId).includes('payment_intent.succeeded'),
+    'the webhook to be acknowledged',
+  );
   expect(await status(id)).toBe('paid');
 
   expect(await inventory(sku)).toBe(3);
@@ -132,7 +160,10 @@ test('10 concurrent orders for 3 units: exactly 3 paid, 7 insufficient_inventory
     `SELECT o.status, count(*)::int AS n FROM orders o JOIN order_items i ON i.order_id = o.id WHERE i.product_id = $1 GROUP BY o.status ORDER BY o.status`,
     [sku],
   );
-  expect(rows).toEqual([{ status: 'failed', n: 7 }, { status: 'paid', n: 3 }]);
+  expect(rows).toEqual([
+    { status: 'failed', n: 7 },
+    { status: 'paid', n: 3 },
+  ]);
   expect(await stack.redis.keys('reservation:*')).toEqual([]);
 });
 
@@ -143,15 +174,24 @@ test('a partial then a full refund: rows, stock given back, order refunded, look
 
   const partial = await http('POST', `/orders/${orderId}/refunds`, { items: [{ productId: sku, quantity: 1 }] });
   expect(partial.status).toBe(201);
-  expect(partial.body).toMatchObject({ refund: { amountCents: 1000, stripeRefundId: expect.stringMatching(/^re_/) }, order: { status: 'paid' } });
+  expect(partial.body).toMatchObject({
+    refund: { amountCents: 1000, stripeRefundId: expect.stringMatching(/^re_/) },
+    order: { status: 'paid' },
+  });
   expect(await inventory(sku)).toBe(8);
 
   const full = await http('POST', `/orders/${orderId}/refunds`, { reason: 'requested_by_customer' });
   expect(full.status).toBe(201);
   expect(full.body).toMatchObject({ refund: { amountCents: 2000 }, order: { status: 'refunded' } });
   expect(await inventory(sku)).toBe(10);
-  const { rows } = await stack.db.query('SELECT amount_cents, status FROM refunds WHERE order_id = $1 ORDER BY created_at', [orderId]);
-  expect(rows).toEqual([{ amount_cents: 1000, status: 'succeeded' }, { amount_cents: 2000, status: 'succeeded' }]);
+  const { rows } = await stack.db.query(
+    'SELECT amount_cents, status FROM refunds WHERE order_id = $1 ORDER BY created_at',
+    [orderId],
+  );
+  expect(rows).toEqual([
+    { amount_cents: 1000, status: 'succeeded' },
+    { amount_cents: 2000, status: 'succeeded' },
+  ]);
 
   const again = await http('POST', `/orders/${orderId}/refunds`, {});
   expect(again.status).toBe(409);
@@ -179,10 +219,17 @@ test('a refund the double refuses with 400 (the charge was refunded from the das
   const again = await http('POST', `/orders/${orderId}/refunds`, {});
 
   expect(refused.status).toBe(409);
-  expect(refused.body.error).toMatchObject({ code: 'refund_rejected', providerCode: 'charge_already_refunded', orderId });
+  expect(refused.body.error).toMatchObject({
+    code: 'refund_rejected',
+    providerCode: 'charge_already_refunded',
+    orderId,
+  });
   expect(again.status).toBe(409);
   expect(again.body.error.code).toBe('refund_rejected');
-  const { rows } = await stack.db.query('SELECT status, failure_reason FROM refunds WHERE order_id = $1 ORDER BY created_at', [orderId]);
+  const { rows } = await stack.db.query(
+    'SELECT status, failure_reason FROM refunds WHERE order_id = $1 ORDER BY created_at',
+    [orderId],
+  );
   expect(rows).toEqual([
     { status: 'failed', failure_reason: 'charge_already_refunded' },
     { status: 'failed', failure_reason: 'charge_already_refunded' },
@@ -196,7 +243,15 @@ test('a forged webhook gets 401 and changes nothing', async () => {
   const sku = await givenProduct(5);
   const pending = await order(sku, 1, 'pm_card_authenticationRequired');
   const { id, paymentIntentId } = pending.body.order;
-  const payload = JSON.stringify({ id: 'evt_forged', object: 'event', type: 'payment_intent.succeeded', created: Math.floor(Date.now() / 1000), data: { object: { id: paymentIntentId, object: 'payment_intent', status: 'succeeded', metadata: { order_id: id } } } });
+  const payload = JSON.stringify({
+    id: 'evt_forged',
+    object: 'event',
+    type: 'payment_intent.succeeded',
+    created: Math.floor(Date.now() / 1000),
+    data: {
+      object: { id: paymentIntentId, object: 'payment_intent', status: 'succeeded', metadata: { order_id: id } },
+    },
+  });
   const signature = Stripe.webhooks.generateTestHeaderString({ payload, secret: 'whsec_not_the_real_one' });
 
   const response = await http('POST', '/webhooks/stripe', payload, { 'Stripe-Signature': signature });
@@ -208,7 +263,7 @@ test('a forged webhook gets 401 and changes nothing', async () => {
   expect(await stack.redis.exists('stripe:event:evt_forged')).toBe(0);
 });
 
-test('bad input and unknown orders get the contract\'s 4xx over HTTP', async () => {
+test("bad input and unknown orders get the contract's 4xx over HTTP", async () => {
   const malformed = await http('POST', '/orders', '{"items": [', { 'Idempotency-Key': randomUUID() });
   const unknown = await order('sku_does_not_exist', 1);
   const lookup = await http('GET', `/orders/${randomUUID()}`);

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { redisDbIndex, testEnvironment } from '../../lib/config';
-import { dropDatabase, ensureDatabase, freePort, run, startOffline, type Offline } from '../../scripts/local-stack';
-import { startStripeDouble, type StripeDouble } from '../../scripts/stripe-double';
+import { dropDatabase, ensureDatabase, freePort, type Offline, run, startOffline } from '../../scripts/local-stack';
+import { type StripeDouble, startStripeDouble } from '../../scripts/stripe-double';
 import { ensureTestServices } from '../helpers/test-services';
 
 /**
@@ -23,7 +23,9 @@ const WEBHOOK_SECRET = 'whsec_e2e_0123456789abcdef';
 export async function startStack(): Promise<Stack> {
   const stopServices = await ensureTestServices();
   const serverUrl = new URL(testEnvironment().databaseUrl);
-  const databaseUrl = Object.assign(new URL(serverUrl), { pathname: `/orders_e2e_${randomUUID().slice(0, 8)}` }).toString();
+  const databaseUrl = Object.assign(new URL(serverUrl), {
+    pathname: `/orders_e2e_${randomUUID().slice(0, 8)}`,
+  }).toString();
   // A DB of its own on the test Redis: 14 unless told otherwise.
   const redisUrl = process.env.TEST_E2E_REDIS_URL || testEnvironment().redisUrl.replace(/\/\d+$/, '/14');
   if (redisDbIndex(redisUrl) === 0) throw new Error('refusing to run the e2e suite against Redis DB 0');
@@ -42,7 +44,11 @@ export async function startStack(): Promise<Stack> {
       redis.disconnect();
     });
     const port = await freePort();
-    const double = await startStripeDouble({ webhookUrl: `http://127.0.0.1:${port}/webhooks/stripe`, webhookSecret: WEBHOOK_SECRET, deliveryDelayMs: 20 });
+    const double = await startStripeDouble({
+      webhookUrl: `http://127.0.0.1:${port}/webhooks/stripe`,
+      webhookSecret: WEBHOOK_SECRET,
+      deliveryDelayMs: 20,
+    });
     stops.push(double.close);
     const env = {
       ...process.env,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { availableStock } from '../../lib/inventory/reservations';
 import { keys } from '../../lib/inventory/keys';
+import { availableStock } from '../../lib/inventory/reservations';
 import { db, redis } from './harness';
 
 export interface GivenProduct {
@@ -10,8 +10,14 @@ export interface GivenProduct {
 }
 
 /** A product with stock, inside the test's transaction. */
-export async function givenProduct(o: { id?: string; priceCents?: number; currency?: string; stock?: number } = {}): Promise<GivenProduct> {
-  const product = { id: o.id ?? `sku_${randomUUID().slice(0, 8)}`, priceCents: o.priceCents ?? 1999, currency: o.currency ?? 'usd' };
+export async function givenProduct(
+  o: { id?: string; priceCents?: number; currency?: string; stock?: number } = {},
+): Promise<GivenProduct> {
+  const product = {
+    id: o.id ?? `sku_${randomUUID().slice(0, 8)}`,
+    priceCents: o.priceCents ?? 1999,
+    currency: o.currency ?? 'usd',
+  };
   await db().query('INSERT INTO products (id, name, price_cents, currency) VALUES ($1, $2, $3, $4)', [
     product.id,
     `Product ${product.id}`,
@@ -23,7 +29,9 @@ export async function givenProduct(o: { id?: string; priceCents?: number; curren
 }
 
 export async function inventoryOf(productId: string): Promise<number> {
-  const { rows } = await db().query<{ quantity: number }>('SELECT quantity FROM inventory WHERE product_id = $1', [productId]);
+  const { rows } = await db().query<{ quantity: number }>('SELECT quantity FROM inventory WHERE product_id = $1', [
+    productId,
+  ]);
   return rows[0]?.quantity ?? NaN;
 }
 

@@ -5,7 +5,7 @@ import { testEnvironment } from '../../lib/config';
 import { createPoolDb, type PoolDb } from '../../lib/db';
 import type { Deps } from '../../lib/deps';
 import { loadStockMirror } from '../../lib/inventory/stock';
-import type { Logger, LogFields } from '../../lib/log';
+import type { LogFields, Logger } from '../../lib/log';
 import { stripePayments } from '../../lib/payments/stripe-payments';
 import type { GivenProduct } from './builders';
 import { apiGatewayEvent, invoke, type Response } from './events';
@@ -32,9 +32,11 @@ export interface Container {
 }
 
 function memoryLogger(lines: LogFields[], base: LogFields = {}): Logger {
-  const emit = (level: string) => (message: string, fields: LogFields = {}) => {
-    lines.push({ level, message, ...base, ...fields });
-  };
+  const emit =
+    (level: string) =>
+    (message: string, fields: LogFields = {}) => {
+      lines.push({ level, message, ...base, ...fields });
+    };
   return { info: emit('info'), error: emit('error'), child: (fields) => memoryLogger(lines, { ...base, ...fields }) };
 }
 
@@ -81,7 +83,11 @@ export class CommittedWorld {
 
   /** A product with `stock` units on hand, committed. Its stock mirror is not loaded. */
   async givenProduct(o: { stock: number; priceCents?: number }): Promise<GivenProduct> {
-    const product = { id: `sku_${this.runId}_${randomUUID().slice(0, 8)}`, priceCents: o.priceCents ?? 1999, currency: 'usd' };
+    const product = {
+      id: `sku_${this.runId}_${randomUUID().slice(0, 8)}`,
+      priceCents: o.priceCents ?? 1999,
+      currency: 'usd',
+    };
     this.productIds.push(product.id);
     await this.db.transaction(async (tx) => {
       await tx.query('INSERT INTO products (id, name, price_cents, currency) VALUES ($1, $2, $3, $4)', [
@@ -101,7 +107,9 @@ export class CommittedWorld {
   }
 
   async inventoryOf(productId: string): Promise<number> {
-    const { rows } = await this.db.query<{ quantity: number }>('SELECT quantity FROM inventory WHERE product_id = $1', [productId]);
+    const { rows } = await this.db.query<{ quantity: number }>('SELECT quantity FROM inventory WHERE product_id = $1', [
+      productId,
+    ]);
     return rows[0]?.quantity ?? NaN;
   }
 
@@ -139,7 +147,10 @@ export class CommittedWorld {
         [productIds, orderIds],
       );
       await tx.query('DELETE FROM refunds WHERE order_id = ANY($1::uuid[])', [orderIds]);
-      await tx.query('DELETE FROM order_items WHERE order_id = ANY($1::uuid[]) OR product_id = ANY($2::text[])', [orderIds, productIds]);
+      await tx.query('DELETE FROM order_items WHERE order_id = ANY($1::uuid[]) OR product_id = ANY($2::text[])', [
+        orderIds,
+        productIds,
+      ]);
       await tx.query('DELETE FROM orders WHERE id = ANY($1::uuid[])', [orderIds]);
       await tx.query('DELETE FROM inventory WHERE product_id = ANY($1::text[])', [productIds]);
       await tx.query('DELETE FROM products WHERE id = ANY($1::text[])', [productIds]);

@@ -1,9 +1,9 @@
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import type Stripe from 'stripe';
-import { readConfig, redisDbIndex, testEnvironment, type Config } from '../../lib/config';
+import { type Config, readConfig, redisDbIndex, testEnvironment } from '../../lib/config';
 import type { Deps } from '../../lib/deps';
-import type { Logger, LogFields } from '../../lib/log';
+import type { LogFields, Logger } from '../../lib/log';
 import { stripePayments } from '../../lib/payments/stripe-payments';
 import { mockedStripe, mockedStripeModule } from './stripe-mock';
 import { TransactionalTestDb } from './transactional-db';
@@ -35,9 +35,11 @@ export const testConfig: Config = {
 };
 
 function memoryLogger(lines: LogFields[], base: LogFields = {}): Logger {
-  const emit = (level: string) => (message: string, fields: LogFields = {}) => {
-    lines.push({ level, message, ...base, ...fields });
-  };
+  const emit =
+    (level: string) =>
+    (message: string, fields: LogFields = {}) => {
+      lines.push({ level, message, ...base, ...fields });
+    };
   return { info: emit('info'), error: emit('error'), child: (fields) => memoryLogger(lines, { ...base, ...fields }) };
 }
 

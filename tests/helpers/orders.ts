@@ -3,9 +3,9 @@ import { createOrderHandler } from '../../handlers/create-order';
 import { getOrderHandler } from '../../handlers/get-order';
 import { refundHandler } from '../../handlers/refund';
 import type { Config } from '../../lib/config';
+import { availableOf } from './builders';
 import { apiGatewayEvent, invoke, type Response } from './events';
 import { testDeps } from './harness';
-import { availableOf } from './builders';
 import { cardDeclinedError, paymentIntent, refund } from './stripe-fixtures';
 import { mockPaymentIntentsCreate, mockRefundsCreate } from './stripe-mock';
 
@@ -39,13 +39,25 @@ export function orderBody(items: OrderBody['items'], paymentMethodId = 'pm_card_
 
 /** Stripe confirms every PaymentIntent with `status` (default: succeeded), echoing what it was sent. */
 export function stripeAnswers(status: 'succeeded' | 'processing' | 'requires_action' = 'succeeded'): void {
-  mockPaymentIntentsCreate.mockImplementation(async (params: { amount: number; currency: string; metadata: { order_id: string }; payment_method: string }) =>
-    paymentIntent({ status, amount: params.amount, currency: params.currency, orderId: params.metadata.order_id, paymentMethod: params.payment_method }),
+  mockPaymentIntentsCreate.mockImplementation(
+    async (params: { amount: number; currency: string; metadata: { order_id: string }; payment_method: string }) =>
+      paymentIntent({
+        status,
+        amount: params.amount,
+        currency: params.currency,
+        orderId: params.metadata.order_id,
+        paymentMethod: params.payment_method,
+      }),
   );
 }
 
 /** The exact request the service must send Stripe for an order. */
-export function expectedPaymentIntent(orderId: string, amount: number, currency = 'usd', paymentMethod = 'pm_card_visa') {
+export function expectedPaymentIntent(
+  orderId: string,
+  amount: number,
+  currency = 'usd',
+  paymentMethod = 'pm_card_visa',
+) {
   return [
     {
       amount,
@@ -63,7 +75,8 @@ export function expectedPaymentIntent(orderId: string, amount: number, currency 
 export async function givenPaidOrder(items: OrderBody['items']) {
   stripeAnswers('succeeded');
   const response = await postOrder(orderBody(items));
-  if (response.statusCode !== 201) throw new Error(`expected a paid order, got ${response.statusCode} ${JSON.stringify(response.body)}`);
+  if (response.statusCode !== 201)
+    throw new Error(`expected a paid order, got ${response.statusCode} ${JSON.stringify(response.body)}`);
   mockPaymentIntentsCreate.mockClear();
   return response.body.order as { id: string; paymentIntentId: string; amountCents: number; currency: string };
 }
@@ -72,7 +85,8 @@ export async function givenPaidOrder(items: OrderBody['items']) {
 export async function givenPendingOrder(items: OrderBody['items']) {
   stripeAnswers('requires_action');
   const response = await postOrder(orderBody(items));
-  if (response.statusCode !== 202) throw new Error(`expected a pending order, got ${response.statusCode} ${JSON.stringify(response.body)}`);
+  if (response.statusCode !== 202)
+    throw new Error(`expected a pending order, got ${response.statusCode} ${JSON.stringify(response.body)}`);
   mockPaymentIntentsCreate.mockClear();
   return response.body.order as { id: string; paymentIntentId: string; amountCents: number; currency: string };
 }
@@ -96,30 +110,50 @@ export function postRefund(orderId: string, body?: unknown, o: { idempotencyKey?
 export function getOrder(orderId: string): Promise<Response> {
   return invoke(
     getOrderHandler(() => testDeps()),
-    apiGatewayEvent({ method: 'GET', path: `/orders/${orderId}`, routeKey: 'GET /orders/{orderId}', pathParameters: { orderId } }),
+    apiGatewayEvent({
+      method: 'GET',
+      path: `/orders/${orderId}`,
+      routeKey: 'GET /orders/{orderId}',
+      pathParameters: { orderId },
+    }),
   );
 }
 
 /** Stripe accepts every refund, echoing what it was sent. */
 export function stripeRefunds(): void {
-  mockRefundsCreate.mockImplementation(async (params: { amount: number; payment_intent: string; metadata?: Record<string, string> }) =>
-    refund({ amount: params.amount, currency: 'usd', paymentIntentId: params.payment_intent, metadata: params.metadata }),
+  mockRefundsCreate.mockImplementation(
+    async (params: { amount: number; payment_intent: string; metadata?: Record<string, string> }) =>
+      refund({
+        amount: params.amount,
+        currency: 'usd',
+        paymentIntentId: params.payment_intent,
+        metadata: params.metadata,
+      }),
   );
 }
 
 /** Stripe declines every card (card_declined with `declineCode`), with the PaymentIntent it made. */
 export function stripeDeclines(declineCode = 'insufficient_funds'): void {
-  mockPaymentIntentsCreate.mockImplementation(async (params: { amount: number; currency: string; metadata: { order_id: string } }) => {
-    const intent = paymentIntent({ status: 'requires_payment_method', amount: params.amount, currency: params.currency, orderId: params.metadata.order_id, declineCode });
-    throw cardDeclinedError({ intent, declineCode });
-  });
+  mockPaymentIntentsCreate.mockImplementation(
+    async (params: { amount: number; currency: string; metadata: { order_id: string } }) => {
+      const intent = paymentIntent({
+        status: 'requires_payment_method',
+        amount: params.amount,
+        currency: params.currency,
+        orderId: params.metadata.order_id,
+        declineCode,
+      });
+      throw cardDeclinedError({ intent, declineCode });
+    },
+  );
 }
 
 /** An order placed through the API whose card was declined (402); returns its id. */
 export async function givenDeclinedOrder(items: OrderBody['items']): Promise<string> {
   stripeDeclines();
   const response = await postOrder(orderBody(items, 'pm_card_chargeDeclined'));
-  if (response.statusCode !== 402) throw new Error(`expected a declined order, got ${response.statusCode} ${JSON.stringify(response.body)}`);
+  if (response.statusCode !== 402)
+    throw new Error(`expected a declined order, got ${response.statusCode} ${JSON.stringify(response.body)}`);
   mockPaymentIntentsCreate.mockClear();
   return response.body.error.orderId as string;
 }
@@ -131,10 +165,12 @@ export async function givenDeclinedOrder(items: OrderBody['items']): Promise<str
 export function duringNextCharge<T>(look: (orderId: string) => Promise<T>): () => T | undefined {
   const answer = mockPaymentIntentsCreate.getMockImplementation();
   let seen: T | undefined;
-  mockPaymentIntentsCreate.mockImplementationOnce(async (params: { metadata: { order_id: string } }, ...rest: unknown[]) => {
-    seen = await look(params.metadata.order_id);
-    return answer?.(params, ...rest);
-  });
+  mockPaymentIntentsCreate.mockImplementationOnce(
+    async (params: { metadata: { order_id: string } }, ...rest: unknown[]) => {
+      seen = await look(params.metadata.order_id);
+      return answer?.(params, ...rest);
+    },
+  );
   return () => seen;
 }
 
@@ -149,7 +185,13 @@ export async function expectSellableExactly(productId: string, units: number): P
   stripeAnswers('succeeded');
   const chargesBefore = mockPaymentIntentsCreate.mock.calls.length;
   const oneMore = await postOrder(orderBody([{ productId, quantity: units + 1 }]));
-  expect({ productId, units: units + 1, statusCode: oneMore.statusCode, code: oneMore.body.error?.code, charged: mockPaymentIntentsCreate.mock.calls.length - chargesBefore }).toEqual({
+  expect({
+    productId,
+    units: units + 1,
+    statusCode: oneMore.statusCode,
+    code: oneMore.body.error?.code,
+    charged: mockPaymentIntentsCreate.mock.calls.length - chargesBefore,
+  }).toEqual({
     productId,
     units: units + 1,
     statusCode: 409,

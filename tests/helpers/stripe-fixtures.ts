@@ -1,14 +1,15 @@
 import type Stripe from 'stripe';
+import eventFixture from '../fixtures/stripe/event.json';
 import paymentIntentFixture from '../fixtures/stripe/payment_intent.json';
 import refundFixture from '../fixtures/stripe/refund.json';
-import eventFixture from '../fixtures/stripe/event.json';
 
 /**
  * Realistic Stripe objects: Stripe's own published examples (tests/fixtures/stripe, from
  * stripe/openapi fixtures3.json) with the fields a test cares about overridden.
  */
 let sequence = 0;
-const nextId = (prefix: string) => `${prefix}_test${String(++sequence).padStart(6, '0')}${Math.random().toString(36).slice(2, 8)}`;
+const nextId = (prefix: string) =>
+  `${prefix}_test${String(++sequence).padStart(6, '0')}${Math.random().toString(36).slice(2, 8)}`;
 
 export interface PaymentIntentOverrides {
   id?: string;
@@ -40,15 +41,27 @@ export function paymentIntent(o: PaymentIntentOverrides): Stripe.PaymentIntent {
     payment_method: o.paymentMethod ?? 'pm_card_visa',
     automatic_payment_methods: { enabled: true, allow_redirects: 'never' },
     last_payment_error: declined
-      ? ({ type: 'card_error', code: 'card_declined', decline_code: o.declineCode ?? 'generic_decline', message: 'Your card was declined.' } as Stripe.PaymentIntent.LastPaymentError)
+      ? ({
+          type: 'card_error',
+          code: 'card_declined',
+          decline_code: o.declineCode ?? 'generic_decline',
+          message: 'Your card was declined.',
+        } as Stripe.PaymentIntent.LastPaymentError)
       : null,
     next_action:
-      o.status === 'requires_action' ? ({ type: 'use_stripe_sdk', use_stripe_sdk: {} } as Stripe.PaymentIntent.NextAction) : null,
+      o.status === 'requires_action'
+        ? ({ type: 'use_stripe_sdk', use_stripe_sdk: {} } as Stripe.PaymentIntent.NextAction)
+        : null,
     processing: o.status === 'processing' ? ({ type: 'card', card: {} } as Stripe.PaymentIntent.Processing) : null,
   };
 }
 
-export function refund(o: { amount: number; currency: string; paymentIntentId: string; metadata?: Record<string, string> }): Stripe.Refund {
+export function refund(o: {
+  amount: number;
+  currency: string;
+  paymentIntentId: string;
+  metadata?: Record<string, string>;
+}): Stripe.Refund {
   return {
     ...(refundFixture as unknown as Stripe.Refund),
     id: nextId('re'),
@@ -62,7 +75,11 @@ export function refund(o: { amount: number; currency: string; paymentIntentId: s
   };
 }
 
-export function event<T extends { id: string; object: string }>(type: string, object: T, o: { created?: number; id?: string } = {}): Stripe.Event {
+export function event<T extends { id: string; object: string }>(
+  type: string,
+  object: T,
+  o: { created?: number; id?: string } = {},
+): Stripe.Event {
   return {
     ...(eventFixture as unknown as Stripe.Event),
     id: o.id ?? nextId('evt'),
@@ -102,11 +119,21 @@ export function connectionError(): Error {
 /** What the SDK throws when Stripe answers 5xx. */
 export function apiError(): Error {
   const { errors } = actualStripe();
-  return new errors.StripeAPIError({ message: 'Something went wrong on Stripe\'s end.', statusCode: 500, type: 'api_error' } as never);
+  return new errors.StripeAPIError({
+    message: "Something went wrong on Stripe's end.",
+    statusCode: 500,
+    type: 'api_error',
+  } as never);
 }
 
 /** What the SDK throws when Stripe refuses a request for good (HTTP 400), e.g. charge_already_refunded. */
 export function invalidRequestError(code: string, message: string): Error {
   const { errors } = actualStripe();
-  return new errors.StripeInvalidRequestError({ type: 'invalid_request_error', code, message, statusCode: 400, requestId: nextId('req') } as never);
+  return new errors.StripeInvalidRequestError({
+    type: 'invalid_request_error',
+    code,
+    message,
+    statusCode: 400,
+    requestId: nextId('req'),
+  } as never);
 }

@@ -38,22 +38,33 @@ jest.mock('stripe', () => {
 
 /** The mocked module's static side (`Stripe.webhooks`), as lib/deps uses it. */
 export function mockedStripeModule(): typeof Stripe {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (require('stripe') as { default: typeof Stripe }).default;
 }
 
 /** A client built from the mocked module, as lib/payments builds one: `new Stripe(key)`. */
 export function mockedStripe(): Stripe {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const StripeModule = require('stripe') as { default: new (key: string) => Stripe };
   return new StripeModule.default('sk_test_mocked_never_sent');
 }
 
 export function resetStripeMocks(): void {
-  for (const fn of [mockPaymentIntentsCreate, mockPaymentIntentsSearch, mockPaymentIntentsRetrieve, mockRefundsCreate, mockRefundsList]) fn.mockReset();
+  for (const fn of [
+    mockPaymentIntentsCreate,
+    mockPaymentIntentsSearch,
+    mockPaymentIntentsRetrieve,
+    mockRefundsCreate,
+    mockRefundsList,
+  ])
+    fn.mockReset();
   mockConstructEvent.mockClear();
   // Unless a test says otherwise, no earlier attempt has made a PaymentIntent.
-  mockPaymentIntentsSearch.mockResolvedValue({ object: 'search_result', data: [], has_more: false, next_page: null, url: '/v1/payment_intents/search' });
+  mockPaymentIntentsSearch.mockResolvedValue({
+    object: 'search_result',
+    data: [],
+    has_more: false,
+    next_page: null,
+    url: '/v1/payment_intents/search',
+  });
   // ... nor has Stripe any refund the service did not hear of.
   mockRefundsList.mockResolvedValue({ object: 'list', data: [], has_more: false, url: '/v1/refunds' });
 }

@@ -2,7 +2,7 @@ import type Stripe from 'stripe';
 import { stripeWebhookHandler } from '../../handlers/stripe-webhook';
 import { apiGatewayEvent, invoke, type Response } from './events';
 import { testDeps } from './harness';
-import { event as stripeEvent, paymentIntent } from './stripe-fixtures';
+import { paymentIntent, event as stripeEvent } from './stripe-fixtures';
 import { mockedStripeModule } from './stripe-mock';
 
 export const WEBHOOK_SECRET = 'whsec_test_current_0123456789';
@@ -23,7 +23,10 @@ export function deliver(
   o: { signature?: string | null; secret?: string; timestamp?: number; base64?: boolean } = {},
 ): Promise<Response> {
   const signature = o.signature === undefined ? sign(payload, o) : o.signature;
-  const handler = stripeWebhookHandler(() => testDeps(), () => [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET]);
+  const handler = stripeWebhookHandler(
+    () => testDeps(),
+    () => [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET],
+  );
   return invoke(
     handler,
     apiGatewayEvent({

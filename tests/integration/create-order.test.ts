@@ -1,6 +1,16 @@
 import { keys } from '../../lib/inventory/keys';
-import { availableOf, countRows, givenProduct, heldOf, holdOf, idempotencyRecord, inventoryOf, mirrorOf, orderRow } from '../helpers/builders';
 import { loadStockMirror } from '../../lib/inventory/stock';
+import {
+  availableOf,
+  countRows,
+  givenProduct,
+  heldOf,
+  holdOf,
+  idempotencyRecord,
+  inventoryOf,
+  mirrorOf,
+  orderRow,
+} from '../helpers/builders';
 import { db, redis } from '../helpers/harness';
 import { duringNextCharge, expectedPaymentIntent, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
 import { cardDeclinedError, paymentIntent } from '../helpers/stripe-fixtures';
@@ -13,7 +23,9 @@ describe('POST /orders', () => {
     stripeAnswers('succeeded');
 
     // Act
-    const response = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]), { idempotencyKey: 'key-success' });
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]), {
+      idempotencyKey: 'key-success',
+    });
 
     // Assess
     expect(response.statusCode).toBe(201);
@@ -28,7 +40,12 @@ describe('POST /orders', () => {
     });
     expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
     expect(mockPaymentIntentsCreate).toHaveBeenCalledWith(...expectedPaymentIntent(order.id, 2500));
-    expect(await orderRow(order.id)).toMatchObject({ status: 'paid', amount_cents: 2500, payment_intent_id: order.paymentIntentId, failure_code: null });
+    expect(await orderRow(order.id)).toMatchObject({
+      status: 'paid',
+      amount_cents: 2500,
+      payment_intent_id: order.paymentIntentId,
+      failure_code: null,
+    });
     expect(await inventoryOf(product.id)).toBe(3);
     expect(await holdOf(order.id)).toEqual({});
     // The hold left held:{p} as the units left the mirror (settle deletes the reservation hash whatever it released).
@@ -42,11 +59,20 @@ describe('POST /orders', () => {
     const product = await givenProduct({ stock: 2 });
     stripeAnswers('succeeded');
 
-    const response = await postOrder(orderBody([{ productId: product.id, quantity: 3 }]), { idempotencyKey: 'key-short' });
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 3 }]), {
+      idempotencyKey: 'key-short',
+    });
 
     expect(response.statusCode).toBe(409);
-    expect(response.body.error).toMatchObject({ code: 'insufficient_inventory', productId: product.id, orderId: expect.any(String) });
-    expect(await orderRow(response.body.error.orderId)).toMatchObject({ status: 'failed', failure_code: 'insufficient_inventory' });
+    expect(response.body.error).toMatchObject({
+      code: 'insufficient_inventory',
+      productId: product.id,
+      orderId: expect.any(String),
+    });
+    expect(await orderRow(response.body.error.orderId)).toMatchObject({
+      status: 'failed',
+      failure_code: 'insufficient_inventory',
+    });
     expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
     expect(await inventoryOf(product.id)).toBe(2);
     expect(await holdOf(response.body.error.orderId)).toEqual({});
@@ -55,20 +81,41 @@ describe('POST /orders', () => {
     expect(await idempotencyRecord('key-short')).toMatchObject({ state: 'done', response: { statusCode: 409 } });
   });
 
-  test('returns 402 payment_declined with Stripe\'s decline code, fails the order and frees the hold', async () => {
+  test("returns 402 payment_declined with Stripe's decline code, fails the order and frees the hold", async () => {
     const product = await givenProduct({ priceCents: 800, stock: 4 });
-    mockPaymentIntentsCreate.mockImplementation(async (params: { amount: number; currency: string; metadata: { order_id: string } }) => {
-      const intent = paymentIntent({ status: 'requires_payment_method', amount: params.amount, currency: params.currency, orderId: params.metadata.order_id, declineCode: 'insufficient_funds' });
-      throw cardDeclinedError({ intent, declineCode: 'insufficient_funds' });
+    mockPaymentIntentsCreate.mockImplementation(
+      async (params: { amount: number; currency: string; metadata: { order_id: string } }) => {
+        const intent = paymentIntent({
+          status: 'requires_payment_method',
+          amount: params.amount,
+          currency: params.currency,
+          orderId: params.metadata.order_id,
+          declineCode: 'insufficient_funds',
+        });
+        throw cardDeclinedError({ intent, declineCode: 'insufficient_funds' });
+      },
+    );
+
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }], 'pm_card_chargeDeclined'), {
+      idempotencyKey: 'key-declined',
     });
 
-    const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }], 'pm_card_chargeDeclined'), { idempotencyKey: 'key-declined' });
-
     expect(response.statusCode).toBe(402);
-    expect(response.body.error).toMatchObject({ code: 'payment_declined', declineCode: 'insufficient_funds', orderId: expect.any(String) });
+    expect(response.body.error).toMatchObject({
+      code: 'payment_declined',
+      declineCode: 'insufficient_funds',
+      orderId: expect.any(String),
+    });
     const orderId = response.body.error.orderId;
-    expect(mockPaymentIntentsCreate).toHaveBeenCalledWith(...expectedPaymentIntent(orderId, 800, 'usd', 'pm_card_chargeDeclined'));
-    expect(await orderRow(orderId)).toMatchObject({ status: 'failed', failure_code: 'payment_declined', decline_code: 'insufficient_funds', payment_intent_id: expect.stringMatching(/^pi_/) });
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledWith(
+      ...expectedPaymentIntent(orderId, 800, 'usd', 'pm_card_chargeDeclined'),
+    );
+    expect(await orderRow(orderId)).toMatchObject({
+      status: 'failed',
+      failure_code: 'payment_declined',
+      decline_code: 'insufficient_funds',
+      payment_intent_id: expect.stringMatching(/^pi_/),
+    });
     expect(await inventoryOf(product.id)).toBe(4);
     expect(await holdOf(orderId)).toEqual({});
     expect(await heldOf(product.id)).toBe(0);
@@ -80,59 +127,71 @@ describe('POST /orders', () => {
   test.each([
     { path: 'stock mirrors not loaded yet (held by reserve())', loaded: false },
     { path: 'stock mirrors loaded (key and hold taken by one script)', loaded: true },
-  ])('charges the sum of every line of a multi-item order once, holds every line while charging, then takes each product\'s stock ($path)', async ({ loaded }) => {
-    // Prepare
-    const mug = await givenProduct({ priceCents: 1500, stock: 10 });
-    const tee = await givenProduct({ priceCents: 2599, stock: 3 });
-    const pen = await givenProduct({ priceCents: 199, stock: 100 });
-    const products = [mug.id, tee.id, pen.id];
-    if (loaded) await loadStockMirror(db(), redis(), products);
-    stripeAnswers('succeeded');
-    const whileCharging = duringNextCharge(async (orderId) => ({
-      hold: await holdOf(orderId),
-      held: await Promise.all(products.map(heldOf)),
-      available: await Promise.all(products.map(availableOf)),
-    }));
+  ])(
+    "charges the sum of every line of a multi-item order once, holds every line while charging, then takes each product's stock ($path)",
+    async ({ loaded }) => {
+      // Prepare
+      const mug = await givenProduct({ priceCents: 1500, stock: 10 });
+      const tee = await givenProduct({ priceCents: 2599, stock: 3 });
+      const pen = await givenProduct({ priceCents: 199, stock: 100 });
+      const products = [mug.id, tee.id, pen.id];
+      if (loaded) await loadStockMirror(db(), redis(), products);
+      stripeAnswers('succeeded');
+      const whileCharging = duringNextCharge(async (orderId) => ({
+        hold: await holdOf(orderId),
+        held: await Promise.all(products.map(heldOf)),
+        available: await Promise.all(products.map(availableOf)),
+      }));
 
-    // Act
-    const response = await postOrder(
-      orderBody([
-        { productId: mug.id, quantity: 2 },
-        { productId: tee.id, quantity: 3 },
-        { productId: pen.id, quantity: 10 },
-      ]),
-      { idempotencyKey: 'key-multi' },
-    );
+      // Act
+      const response = await postOrder(
+        orderBody([
+          { productId: mug.id, quantity: 2 },
+          { productId: tee.id, quantity: 3 },
+          { productId: pen.id, quantity: 10 },
+        ]),
+        { idempotencyKey: 'key-multi' },
+      );
 
-    // Assess
-    expect(response.statusCode).toBe(201);
-    const orderId = response.body.order.id;
-    const amount = 2 * 1500 + 3 * 2599 + 10 * 199;
-    expect(response.body.order).toMatchObject({ status: 'paid', amountCents: amount });
-    expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
-    expect(mockPaymentIntentsCreate).toHaveBeenCalledWith(...expectedPaymentIntent(orderId, amount));
-    expect(await orderRow(orderId)).toMatchObject({ status: 'paid', amount_cents: amount });
-    // Every line was held while the card was charged ...
-    expect(whileCharging()).toEqual({ hold: { [mug.id]: '2', [tee.id]: '3', [pen.id]: '10' }, held: [2, 3, 10], available: [8, 0, 90] });
-    // ... and every line's hold left Redis as its units left the mirror and PostgreSQL.
-    expect([await inventoryOf(mug.id), await inventoryOf(tee.id), await inventoryOf(pen.id)]).toEqual([8, 0, 90]);
-    expect(await redis().exists(keys.reservation(orderId))).toBe(0);
-    expect(await Promise.all(products.map(heldOf))).toEqual([0, 0, 0]);
-    expect(await Promise.all(products.map(mirrorOf))).toEqual([8, 0, 90]);
-    expect(await Promise.all(products.map(availableOf))).toEqual([8, 0, 90]);
-    expect(await idempotencyRecord('key-multi')).toMatchObject({ state: 'done', response: { statusCode: 201 } });
-  });
+      // Assess
+      expect(response.statusCode).toBe(201);
+      const orderId = response.body.order.id;
+      const amount = 2 * 1500 + 3 * 2599 + 10 * 199;
+      expect(response.body.order).toMatchObject({ status: 'paid', amountCents: amount });
+      expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
+      expect(mockPaymentIntentsCreate).toHaveBeenCalledWith(...expectedPaymentIntent(orderId, amount));
+      expect(await orderRow(orderId)).toMatchObject({ status: 'paid', amount_cents: amount });
+      // Every line was held while the card was charged ...
+      expect(whileCharging()).toEqual({
+        hold: { [mug.id]: '2', [tee.id]: '3', [pen.id]: '10' },
+        held: [2, 3, 10],
+        available: [8, 0, 90],
+      });
+      // ... and every line's hold left Redis as its units left the mirror and PostgreSQL.
+      expect([await inventoryOf(mug.id), await inventoryOf(tee.id), await inventoryOf(pen.id)]).toEqual([8, 0, 90]);
+      expect(await redis().exists(keys.reservation(orderId))).toBe(0);
+      expect(await Promise.all(products.map(heldOf))).toEqual([0, 0, 0]);
+      expect(await Promise.all(products.map(mirrorOf))).toEqual([8, 0, 90]);
+      expect(await Promise.all(products.map(availableOf))).toEqual([8, 0, 90]);
+      expect(await idempotencyRecord('key-multi')).toMatchObject({ state: 'done', response: { statusCode: 201 } });
+    },
+  );
 
   test('returns 202 pending and keeps the hold while the payment needs 3-D Secure', async () => {
     const product = await givenProduct({ stock: 2 });
     stripeAnswers('requires_action');
 
-    const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { idempotencyKey: 'key-3ds' });
+    const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), {
+      idempotencyKey: 'key-3ds',
+    });
 
     expect(response.statusCode).toBe(202);
     const orderId = response.body.order.id;
     expect(response.body.order).toMatchObject({ status: 'pending', paymentIntentId: expect.stringMatching(/^pi_/) });
-    expect(await orderRow(orderId)).toMatchObject({ status: 'pending', payment_intent_id: response.body.order.paymentIntentId });
+    expect(await orderRow(orderId)).toMatchObject({
+      status: 'pending',
+      payment_intent_id: response.body.order.paymentIntentId,
+    });
     expect(await inventoryOf(product.id)).toBe(2);
     expect(await holdOf(orderId)).toEqual({ [product.id]: '1' });
     expect(await heldOf(product.id)).toBe(1);
@@ -157,10 +216,25 @@ describe('POST /orders', () => {
       ['items empty', orderBody([]), 'items'],
       ['quantity zero', orderBody([{ productId: 'sku_x', quantity: 0 }]), 'items[0].quantity'],
       ['quantity fractional', orderBody([{ productId: 'sku_x', quantity: 1.5 }]), 'items[0].quantity'],
-      ['quantity as a string', orderBody([{ productId: 'sku_x', quantity: '2' as unknown as number }]), 'items[0].quantity'],
+      [
+        'quantity as a string',
+        orderBody([{ productId: 'sku_x', quantity: '2' as unknown as number }]),
+        'items[0].quantity',
+      ],
       ['quantity above 10000', orderBody([{ productId: 'sku_x', quantity: 10_001 }]), 'items[0].quantity'],
-      ['a product twice', orderBody([{ productId: 'sku_x', quantity: 1 }, { productId: 'sku_x', quantity: 1 }]), 'items[1].productId'],
-      ['customerId missing', { paymentMethodId: 'pm_card_visa', items: [{ productId: 'sku_x', quantity: 1 }] }, 'customerId'],
+      [
+        'a product twice',
+        orderBody([
+          { productId: 'sku_x', quantity: 1 },
+          { productId: 'sku_x', quantity: 1 },
+        ]),
+        'items[1].productId',
+      ],
+      [
+        'customerId missing',
+        { paymentMethodId: 'pm_card_visa', items: [{ productId: 'sku_x', quantity: 1 }] },
+        'customerId',
+      ],
       ['a body that is not an object', [1, 2], 'body'],
     ];
     test.each(cases)('400 invalid_request when %s', async (_name, body, field) => {
@@ -178,7 +252,12 @@ describe('POST /orders', () => {
       const { apiGatewayEvent, invoke } = await import('../helpers/events');
       const response = await invoke(
         createOrderHandler(() => testDeps()),
-        apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': 'k1' }, rawBody: '{"items": [' }),
+        apiGatewayEvent({
+          method: 'POST',
+          path: '/orders',
+          headers: { 'idempotency-key': 'k1' },
+          rawBody: '{"items": [',
+        }),
       );
 
       expect(response.statusCode).toBe(400);
@@ -198,7 +277,9 @@ describe('POST /orders', () => {
 
     test('400 invalid_request for an Idempotency-Key longer than 255 characters', async () => {
       const product = await givenProduct();
-      const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { idempotencyKey: 'k'.repeat(256) });
+      const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), {
+        idempotencyKey: 'k'.repeat(256),
+      });
 
       expect(response.statusCode).toBe(400);
       expect(response.body.error).toMatchObject({ code: 'invalid_request', field: 'Idempotency-Key' });
@@ -206,7 +287,13 @@ describe('POST /orders', () => {
 
     test('422 unknown_product naming the product, with nothing held or stored', async () => {
       const product = await givenProduct();
-      const response = await postOrder(orderBody([{ productId: product.id, quantity: 1 }, { productId: 'sku_nope', quantity: 1 }]), { idempotencyKey: 'key-unknown' });
+      const response = await postOrder(
+        orderBody([
+          { productId: product.id, quantity: 1 },
+          { productId: 'sku_nope', quantity: 1 },
+        ]),
+        { idempotencyKey: 'key-unknown' },
+      );
 
       expect(response.statusCode).toBe(422);
       expect(response.body.error).toMatchObject({ code: 'unknown_product', productId: 'sku_nope' });
@@ -221,7 +308,13 @@ describe('POST /orders', () => {
       const usd = await givenProduct({ currency: 'usd', stock: 3 });
       const eur = await givenProduct({ currency: 'eur', stock: 3 });
       await loadStockMirror(db(), redis(), [usd.id, eur.id]);
-      const response = await postOrder(orderBody([{ productId: usd.id, quantity: 1 }, { productId: eur.id, quantity: 1 }]), { idempotencyKey: 'key-mixed' });
+      const response = await postOrder(
+        orderBody([
+          { productId: usd.id, quantity: 1 },
+          { productId: eur.id, quantity: 1 },
+        ]),
+        { idempotencyKey: 'key-mixed' },
+      );
 
       expect(response.statusCode).toBe(422);
       expect(response.body.error.code).toBe('mixed_currency');
@@ -237,7 +330,11 @@ describe('POST /orders', () => {
       const response = await postOrder(orderBody([{ productId: jewel.id, quantity: 2 }]));
 
       expect(response.statusCode).toBe(422);
-      expect(response.body.error).toMatchObject({ code: 'amount_too_large', amountCents: 100_000_000, maxAmountCents: 99_999_999 });
+      expect(response.body.error).toMatchObject({
+        code: 'amount_too_large',
+        amountCents: 100_000_000,
+        maxAmountCents: 99_999_999,
+      });
       expect(await countRows('orders')).toBe(0);
       expect(await redis().keys('*')).toEqual([keys.stock(jewel.id)]);
       expect(await availableOf(jewel.id)).toBe(10);
@@ -245,7 +342,10 @@ describe('POST /orders', () => {
     });
 
     test('413 payload_too_large for a body over 64 KB', async () => {
-      const response = await postOrder({ ...orderBody([{ productId: 'sku_x', quantity: 1 }]), customerId: 'c'.repeat(70_000) });
+      const response = await postOrder({
+        ...orderBody([{ productId: 'sku_x', quantity: 1 }]),
+        customerId: 'c'.repeat(70_000),
+      });
 
       expect(response.statusCode).toBe(413);
       expect(response.body.error.code).toBe('payload_too_large');

@@ -9,7 +9,9 @@ async function preparedOn(preparedStatements: boolean): Promise<{ name: string; 
     await db.query('SELECT $1::int AS n', [1]);
     await db.query('SELECT $1::int AS n', [2]);
     await db.transaction((tx) => tx.query('SELECT $1::text AS t', ['x']));
-    const { rows } = await db.pool.query<{ name: string; statement: string }>('SELECT name, statement FROM pg_prepared_statements ORDER BY name');
+    const { rows } = await db.pool.query<{ name: string; statement: string }>(
+      'SELECT name, statement FROM pg_prepared_statements ORDER BY name',
+    );
     return rows;
   } finally {
     await db.end();
@@ -32,6 +34,8 @@ describe('PostgreSQL statements (DB_PREPARED_STATEMENTS)', () => {
     expect(readConfig({}).dbPreparedStatements).toBe(true);
     expect(readConfig({ DB_PREPARED_STATEMENTS: 'false' }).dbPreparedStatements).toBe(false);
     expect(() => readConfig({ DB_PREPARED_STATEMENTS: 'no' })).toThrow(ConfigError);
-    expect(() => readConfig({ DB_PREPARED_STATEMENTS: 'no' })).toThrow('DB_PREPARED_STATEMENTS must be true or false (got "no")');
+    expect(() => readConfig({ DB_PREPARED_STATEMENTS: 'no' })).toThrow(
+      'DB_PREPARED_STATEMENTS must be true or false (got "no")',
+    );
   });
 });

@@ -6,9 +6,15 @@ describe('GET /orders/{orderId}', () => {
   test('returns the order as the database holds it, with its lines and refunds', async () => {
     const mug = await givenProduct({ priceCents: 1500, stock: 10 });
     const tee = await givenProduct({ priceCents: 2599, stock: 10 });
-    const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }, { productId: tee.id, quantity: 1 }]);
+    const order = await givenPaidOrder([
+      { productId: mug.id, quantity: 2 },
+      { productId: tee.id, quantity: 1 },
+    ]);
     stripeRefunds();
-    const refund = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }], reason: 'requested_by_customer' });
+    const refund = await postRefund(order.id, {
+      items: [{ productId: mug.id, quantity: 1 }],
+      reason: 'requested_by_customer',
+    });
 
     const response = await getOrder(order.id);
 
@@ -53,7 +59,10 @@ describe('GET /orders/{orderId}', () => {
     const malformed = await getOrder("1' OR '1'='1");
 
     expect(unknown.statusCode).toBe(404);
-    expect(unknown.body.error).toMatchObject({ code: 'order_not_found', orderId: '7d9f8a52-4c7e-4b8e-9a43-1f0c2b3d4e5f' });
+    expect(unknown.body.error).toMatchObject({
+      code: 'order_not_found',
+      orderId: '7d9f8a52-4c7e-4b8e-9a43-1f0c2b3d4e5f',
+    });
     expect(malformed.statusCode).toBe(404);
     expect(malformed.body.error.code).toBe('order_not_found');
   });

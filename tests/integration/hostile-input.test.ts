@@ -22,7 +22,20 @@ const RUNS = 1_000;
 const hostileString = fc.oneof(
   fc.string(),
   fc.string({ unit: 'grapheme' }),
-  fc.constantFrom("'; DROP TABLE orders; --", "1' OR '1'='1", '${jndi:ldap://x}', '\u0000', '\ud83d\ude00'.repeat(50), 'sku_1\n', ' ', '', '0', '-1', 'null', 'NaN'),
+  fc.constantFrom(
+    "'; DROP TABLE orders; --",
+    "1' OR '1'='1",
+    '${jndi:ldap://x}',
+    '\u0000',
+    '\ud83d\ude00'.repeat(50),
+    'sku_1\n',
+    ' ',
+    '',
+    '0',
+    '-1',
+    'null',
+    'NaN',
+  ),
 );
 const hostileNumber = fc.oneof(
   fc.integer(),
@@ -30,11 +43,23 @@ const hostileNumber = fc.oneof(
   fc.constantFrom(0, -1, 1.5, 1e308, -0, Number.MAX_SAFE_INTEGER, 10_001, 2 ** 31),
   fc.constant(Number.NaN).map(() => 'NaN'),
 );
-const hostileValue = fc.oneof(hostileString, hostileNumber, fc.boolean(), fc.constant(null), fc.array(fc.anything(), { maxLength: 3 }), fc.object({ maxDepth: 2 }));
+const hostileValue = fc.oneof(
+  hostileString,
+  hostileNumber,
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.anything(), { maxLength: 3 }),
+  fc.object({ maxDepth: 2 }),
+);
 const line = fc.record(
   {
     productId: fc.oneof(hostileString, hostileValue, fc.constant('sku_1')),
-    quantity: fc.oneof(hostileNumber, hostileValue, fc.integer({ min: 1, max: 10_000 }).map(String), fc.integer({ min: 1, max: 5 })),
+    quantity: fc.oneof(
+      hostileNumber,
+      hostileValue,
+      fc.integer({ min: 1, max: 10_000 }).map(String),
+      fc.integer({ min: 1, max: 5 }),
+    ),
     extra: hostileValue,
   },
   { requiredKeys: [] },
@@ -42,15 +67,26 @@ const line = fc.record(
 const items = fc.oneof(
   fc.array(line, { maxLength: 5 }),
   fc.array(fc.constant({ productId: 'sku_dup', quantity: 1 }), { minLength: 2, maxLength: 3 }),
-  fc.array(fc.record({ productId: fc.constant('sku_1'), quantity: fc.integer({ min: 1, max: 3 }) }), { minLength: 101, maxLength: 102 }),
+  fc.array(fc.record({ productId: fc.constant('sku_1'), quantity: fc.integer({ min: 1, max: 3 }) }), {
+    minLength: 101,
+    maxLength: 102,
+  }),
   hostileValue,
 );
 const orderLike = fc.record(
-  { customerId: fc.oneof(hostileString, hostileValue), paymentMethodId: fc.oneof(hostileString, hostileValue, fc.constant('pm_card_visa')), items, amountCents: hostileNumber },
+  {
+    customerId: fc.oneof(hostileString, hostileValue),
+    paymentMethodId: fc.oneof(hostileString, hostileValue, fc.constant('pm_card_visa')),
+    items,
+    amountCents: hostileNumber,
+  },
   { requiredKeys: [] },
 );
 /** A well-formed order with one field broken (or none: the catalogue is empty, so it is still refused). */
-const validLine = fc.record({ productId: fc.stringMatching(/^sku_[a-z0-9]{1,8}$/), quantity: fc.integer({ min: 1, max: 10_000 }) });
+const validLine = fc.record({
+  productId: fc.stringMatching(/^sku_[a-z0-9]{1,8}$/),
+  quantity: fc.integer({ min: 1, max: 10_000 }),
+});
 const nearlyValid = fc
   .record({
     order: fc.record({
@@ -58,7 +94,16 @@ const nearlyValid = fc
       paymentMethodId: fc.constantFrom('pm_card_visa', 'pm_card_chargeDeclined'),
       items: fc.uniqueArray(validLine, { minLength: 1, maxLength: 5, selector: (l) => l.productId }),
     }),
-    path: fc.constantFrom('none', 'customerId', 'paymentMethodId', 'items', 'quantity', 'productId', 'extra', 'duplicate'),
+    path: fc.constantFrom(
+      'none',
+      'customerId',
+      'paymentMethodId',
+      'items',
+      'quantity',
+      'productId',
+      'extra',
+      'duplicate',
+    ),
     value: hostileValue,
   })
   .map(({ order, path, value }) => {
@@ -84,11 +129,30 @@ const request = fc.record({
   body: fc.option(rawBody, { nil: undefined }),
   base64: fc.constantFrom<'no' | 'yes' | 'garbage'>('no', 'no', 'no', 'no', 'no', 'yes', 'garbage'),
   contentType: fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', ''),
-  key: fc.oneof({ weight: 8, arbitrary: fc.uuid() }, hostileString, fc.constant(undefined), fc.constant('k'.repeat(300))),
+  key: fc.oneof(
+    { weight: 8, arbitrary: fc.uuid() },
+    hostileString,
+    fc.constant(undefined),
+    fc.constant('k'.repeat(300)),
+  ),
 });
 
-function event(o: { method: string; path: string; body?: string; base64: 'no' | 'yes' | 'garbage'; contentType: string; headers?: Record<string, string | undefined> }) {
-  const body = o.body === undefined ? undefined : o.base64 === 'yes' ? Buffer.from(o.body).toString('base64') : o.base64 === 'garbage' ? `%%${o.body}!!` : o.body;
+function event(o: {
+  method: string;
+  path: string;
+  body?: string;
+  base64: 'no' | 'yes' | 'garbage';
+  contentType: string;
+  headers?: Record<string, string | undefined>;
+}) {
+  const body =
+    o.body === undefined
+      ? undefined
+      : o.base64 === 'yes'
+        ? Buffer.from(o.body).toString('base64')
+        : o.base64 === 'garbage'
+          ? `%%${o.body}!!`
+          : o.body;
   const e = apiGatewayEvent({ method: o.method, path: o.path, rawBody: body, isBase64Encoded: o.base64 !== 'no' });
   e.headers = { 'content-type': o.contentType };
   for (const [k, v] of Object.entries(o.headers ?? {})) if (v !== undefined) e.headers[k] = v;
@@ -100,7 +164,13 @@ const CONTRACT: Record<number, string[]> = {
   401: ['invalid_signature'],
   404: ['order_not_found'],
   413: ['payload_too_large'],
-  422: ['unknown_product', 'mixed_currency', 'amount_too_large', 'idempotency_key_mismatch', 'refund_quantity_exceeded'],
+  422: [
+    'unknown_product',
+    'mixed_currency',
+    'amount_too_large',
+    'idempotency_key_mismatch',
+    'refund_quantity_exceeded',
+  ],
 };
 
 async function expectRejectedAndNothingWritten(response: Response): Promise<void> {
@@ -119,7 +189,10 @@ describe('hostile input never gets a 5xx and writes nothing', () => {
     const handler = createOrderHandler(() => testDeps());
     await fc.assert(
       fc.asyncProperty(request, async (r) => {
-        const response = await invoke(handler, event({ method: 'POST', path: '/orders', ...r, headers: { 'idempotency-key': r.key } }));
+        const response = await invoke(
+          handler,
+          event({ method: 'POST', path: '/orders', ...r, headers: { 'idempotency-key': r.key } }),
+        );
         await expectRejectedAndNothingWritten(response);
       }),
       { numRuns: RUNS },
@@ -140,14 +213,36 @@ describe('hostile input never gets a 5xx and writes nothing', () => {
   }, 120_000);
 
   test(`POST /webhooks/stripe: ${RUNS} generated requests, forged or signed but not an event`, async () => {
-    const handler = stripeWebhookHandler(() => testDeps(), () => [WEBHOOK_SECRET]);
-    const signature = fc.oneof(hostileString, fc.constant(undefined), fc.constant('t=1,v1=deadbeef'), fc.constant('sign'));
-    const notAnEvent = fc.oneof(fc.string(), fc.json().filter((j) => !/"created"/.test(j)), deepJson);
+    const handler = stripeWebhookHandler(
+      () => testDeps(),
+      () => [WEBHOOK_SECRET],
+    );
+    const signature = fc.oneof(
+      hostileString,
+      fc.constant(undefined),
+      fc.constant('t=1,v1=deadbeef'),
+      fc.constant('sign'),
+    );
+    const notAnEvent = fc.oneof(
+      fc.string(),
+      fc.json().filter((j) => !/"created"/.test(j)),
+      deepJson,
+    );
     await fc.assert(
       fc.asyncProperty(request, signature, notAnEvent, async (r, sig, signedBody) => {
         const body = sig === 'sign' ? signedBody : r.body;
         const header = sig === 'sign' ? sign(signedBody) : sig;
-        const response = await invoke(handler, event({ method: 'POST', path: '/webhooks/stripe', ...r, base64: sig === 'sign' ? 'no' : r.base64, body, headers: { 'stripe-signature': header } }));
+        const response = await invoke(
+          handler,
+          event({
+            method: 'POST',
+            path: '/webhooks/stripe',
+            ...r,
+            base64: sig === 'sign' ? 'no' : r.base64,
+            body,
+            headers: { 'stripe-signature': header },
+          }),
+        );
         await expectRejectedAndNothingWritten(response);
       }),
       { numRuns: RUNS },
@@ -158,7 +253,11 @@ describe('hostile input never gets a 5xx and writes nothing', () => {
     const handler = getOrderHandler(() => testDeps());
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.uuid(), hostileString, fc.constant(randomUUID())), async (id) => {
-        const e = apiGatewayEvent({ method: 'GET', path: `/orders/${encodeURIComponent(id)}`, pathParameters: { orderId: id } });
+        const e = apiGatewayEvent({
+          method: 'GET',
+          path: `/orders/${encodeURIComponent(id)}`,
+          pathParameters: { orderId: id },
+        });
         await expectRejectedAndNothingWritten(await invoke(handler, e));
       }),
       { numRuns: RUNS },
@@ -168,9 +267,44 @@ describe('hostile input never gets a 5xx and writes nothing', () => {
   test('a body over the stated limit (64 KB) gets 413 on every route that takes one', async () => {
     const big = JSON.stringify({ customerId: 'x'.repeat(MAX_BODY_BYTES) });
     const routes = [
-      invoke(createOrderHandler(() => testDeps()), event({ method: 'POST', path: '/orders', body: big, base64: 'no', contentType: 'application/json', headers: { 'idempotency-key': 'k' } })),
-      invoke(refundHandler(() => testDeps()), Object.assign(event({ method: 'POST', path: '/orders/x/refunds', body: big, base64: 'no', contentType: 'application/json' }), { pathParameters: { orderId: randomUUID() } })),
-      invoke(stripeWebhookHandler(() => testDeps(), () => [WEBHOOK_SECRET]), event({ method: 'POST', path: '/webhooks/stripe', body: big, base64: 'no', contentType: 'application/json', headers: { 'stripe-signature': sign(big) } })),
+      invoke(
+        createOrderHandler(() => testDeps()),
+        event({
+          method: 'POST',
+          path: '/orders',
+          body: big,
+          base64: 'no',
+          contentType: 'application/json',
+          headers: { 'idempotency-key': 'k' },
+        }),
+      ),
+      invoke(
+        refundHandler(() => testDeps()),
+        Object.assign(
+          event({
+            method: 'POST',
+            path: '/orders/x/refunds',
+            body: big,
+            base64: 'no',
+            contentType: 'application/json',
+          }),
+          { pathParameters: { orderId: randomUUID() } },
+        ),
+      ),
+      invoke(
+        stripeWebhookHandler(
+          () => testDeps(),
+          () => [WEBHOOK_SECRET],
+        ),
+        event({
+          method: 'POST',
+          path: '/webhooks/stripe',
+          body: big,
+          base64: 'no',
+          contentType: 'application/json',
+          headers: { 'stripe-signature': sign(big) },
+        }),
+      ),
     ];
 
     for (const response of await Promise.all(routes)) {

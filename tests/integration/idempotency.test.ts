@@ -28,9 +28,18 @@ describe('POST /orders with an Idempotency-Key already used', () => {
 
   test('a declined order replays its 402 without a second payment attempt', async () => {
     const product = await givenProduct({ stock: 5 });
-    mockPaymentIntentsCreate.mockImplementation(async (params: { amount: number; currency: string; metadata: { order_id: string } }) => {
-      throw cardDeclinedError({ intent: paymentIntent({ status: 'requires_payment_method', amount: params.amount, currency: params.currency, orderId: params.metadata.order_id }) });
-    });
+    mockPaymentIntentsCreate.mockImplementation(
+      async (params: { amount: number; currency: string; metadata: { order_id: string } }) => {
+        throw cardDeclinedError({
+          intent: paymentIntent({
+            status: 'requires_payment_method',
+            amount: params.amount,
+            currency: params.currency,
+            orderId: params.metadata.order_id,
+          }),
+        });
+      },
+    );
     const body = orderBody([{ productId: product.id, quantity: 1 }], 'pm_card_chargeDeclined');
 
     const first = await postOrder(body, { idempotencyKey: 'declined-key' });
@@ -49,7 +58,9 @@ describe('POST /orders with an Idempotency-Key already used', () => {
     stripeAnswers('succeeded');
     await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { idempotencyKey: 'reused-key' });
 
-    const other = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]), { idempotencyKey: 'reused-key' });
+    const other = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]), {
+      idempotencyKey: 'reused-key',
+    });
 
     expect(other.statusCode).toBe(422);
     expect(other.body.error.code).toBe('idempotency_key_mismatch');
@@ -107,7 +118,9 @@ describe('POST /orders with an Idempotency-Key already used', () => {
     await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { idempotencyKey: 'durable-mismatch' });
     await redis().flushdb();
 
-    const other = await postOrder(orderBody([{ productId: product.id, quantity: 3 }]), { idempotencyKey: 'durable-mismatch' });
+    const other = await postOrder(orderBody([{ productId: product.id, quantity: 3 }]), {
+      idempotencyKey: 'durable-mismatch',
+    });
 
     expect(other.statusCode).toBe(422);
     expect(other.body.error.code).toBe('idempotency_key_mismatch');
@@ -121,7 +134,15 @@ describe('POST /orders with an Idempotency-Key already used', () => {
     mockPaymentIntentsCreate.mockImplementation(
       (params: { amount: number; currency: string; metadata: { order_id: string } }) =>
         new Promise((resolve) => {
-          releaseStripe = () => resolve(paymentIntent({ status: 'succeeded', amount: params.amount, currency: params.currency, orderId: params.metadata.order_id }));
+          releaseStripe = () =>
+            resolve(
+              paymentIntent({
+                status: 'succeeded',
+                amount: params.amount,
+                currency: params.currency,
+                orderId: params.metadata.order_id,
+              }),
+            );
         }),
     );
     const body = orderBody([{ productId: product.id, quantity: 1 }]);

@@ -16,10 +16,14 @@ async function redisNowMs(): Promise<number> {
 }
 
 /** KEYS and ARGV of a hold (reserve): reservation, then per item stock, held, holds; ttl, order, then per item product, quantity. */
-function holdCall(orderId: string, items: [string, number][], ttlSeconds = 900): { keys: string[]; argv: (string | number)[] } {
+function holdCall(
+  orderId: string,
+  items: [string, number][],
+  ttlSeconds = 900,
+): { keys: string[]; argv: (string | number)[] } {
   return {
     keys: [`reservation:${orderId}`, ...items.flatMap(([p]) => [`stock:${p}`, `held:${p}`, `holds:${p}`])],
-    argv: [ttlSeconds, orderId, ...items.flatMap(([p, n]) => [p, n])],
+    argv: [ttlSeconds, orderId, ...items.flat()],
   };
 }
 
@@ -28,14 +32,20 @@ function reserve(orderId: string, items: [string, number][], ttlSeconds = 900): 
   return scripts().reserveStock(keys.length, ...keys, ...argv);
 }
 
-function claimAndReserve(key: string, record: string, lockSeconds: number, orderId: string, items: [string, number][]): Promise<string[]> {
+function claimAndReserve(
+  key: string,
+  record: string,
+  lockSeconds: number,
+  orderId: string,
+  items: [string, number][],
+): Promise<string[]> {
   const { keys, argv } = holdCall(orderId, items);
   return scripts().claimAndReserveStock(keys.length + 1, `idempotency:${key}`, ...keys, record, lockSeconds, ...argv);
 }
 
 function settle(orderId: string, deltas: [string, number][]): Promise<number> {
   const keys = [`reservation:${orderId}`, ...deltas.flatMap(([p]) => [`stock:${p}`, `held:${p}`, `holds:${p}`])];
-  return scripts().settleStock(keys.length, ...keys, orderId, ...deltas.flatMap(([p, d]) => [p, d]));
+  return scripts().settleStock(keys.length, ...keys, orderId, ...deltas.flat());
 }
 
 function available(products: string[]): Promise<(string | number | null)[]> {
@@ -63,13 +73,20 @@ async function holdsOf(product: string): Promise<string[]> {
 }
 
 describe('reserve (RESERVE: every item of an order held, or none)', () => {
-  test('holds every line: the reservation hash with its TTL, held:{p} and holds:{p} scored with the expiry on Redis\'s clock; the mirror is not touched', async () => {
+  test("holds every line: the reservation hash with its TTL, held:{p} and holds:{p} scored with the expiry on Redis's clock; the mirror is not touched", async () => {
     // Prepare
     await redis().mset({ 'stock:p_a': 5, 'stock:p_b': 4 });
     const before = await redisNowMs();
 
     // Act
-    const answer = await reserve('o1', [['p_a', 2], ['p_b', 3]], 900);
+    const answer = await reserve(
+      'o1',
+      [
+        ['p_a', 2],
+        ['p_b', 3],
+      ],
+      900,
+    );
 
     // Assess
     const after = await redisNowMs();
@@ -78,7 +95,10 @@ describe('reserve (RESERVE: every item of an order held, or none)', () => {
     expect(await redis().ttl('reservation:o1')).toBeGreaterThanOrEqual(899);
     expect(await redis().ttl('reservation:o1')).toBeLessThanOrEqual(900);
     expect(await redis().mget('held:p_a', 'held:p_b')).toEqual(['2', '3']);
-    for (const [product, member] of [['p_a', 'o1|2'], ['p_b', 'o1|3']] as const) {
+    for (const [product, member] of [
+      ['p_a', 'o1|2'],
+      ['p_b', 'o1|3'],
+    ] as const) {
       const [m, score] = await redis().zrange(`holds:${product}`, 0, -1, 'WITHSCORES');
       expect(m).toBe(member);
       expect(Number(score)).toBeGreaterThanOrEqual(before + 900_000);
@@ -92,19 +112,36 @@ describe('reserve (RESERVE: every item of an order held, or none)', () => {
   });
 
   test.each([
-    { short: 'the last line', items: [['p_a', 2], ['p_b', 3]] as [string, number][], productId: 'p_b' },
-    { short: 'the first line', items: [['p_b', 3], ['p_a', 2]] as [string, number][], productId: 'p_b' },
-  ])('all or nothing: $short short holds no line at all, answers short with that product, and leaves Redis as it was', async ({ items, productId }) => {
-    await redis().mset({ 'stock:p_a': 5, 'stock:p_b': 2 });
+    {
+      short: 'the last line',
+      items: [
+        ['p_a', 2],
+        ['p_b', 3],
+      ] as [string, number][],
+      productId: 'p_b',
+    },
+    {
+      short: 'the first line',
+      items: [
+        ['p_b', 3],
+        ['p_a', 2],
+      ] as [string, number][],
+      productId: 'p_b',
+    },
+  ])(
+    'all or nothing: $short short holds no line at all, answers short with that product, and leaves Redis as it was',
+    async ({ items, productId }) => {
+      await redis().mset({ 'stock:p_a': 5, 'stock:p_b': 2 });
 
-    const answer = await reserve('o1', items);
+      const answer = await reserve('o1', items);
 
-    expect(answer).toEqual(['short', productId]);
-    expect((await redis().keys('*')).sort()).toEqual(['stock:p_a', 'stock:p_b']);
-    expect(await redis().mget('stock:p_a', 'stock:p_b')).toEqual(['5', '2']);
-  });
+      expect(answer).toEqual(['short', productId]);
+      expect((await redis().keys('*')).sort()).toEqual(['stock:p_a', 'stock:p_b']);
+      expect(await redis().mget('stock:p_a', 'stock:p_b')).toEqual(['5', '2']);
+    },
+  );
 
-  test('counts other orders\' live holds: 5 in stock and 4 held leaves 1, so 2 more is short and 1 more fits', async () => {
+  test("counts other orders' live holds: 5 in stock and 4 held leaves 1, so 2 more is short and 1 more fits", async () => {
     await redis().set('stock:p_a', 5);
     expect(await reserve('o1', [['p_a', 4]])).toEqual(['ok']);
 
@@ -119,10 +156,18 @@ describe('reserve (RESERVE: every item of an order held, or none)', () => {
 
   test('holding the same order again answers held and changes nothing: no double count, no second member, its TTL not renewed', async () => {
     await redis().mset({ 'stock:p_a': 5, 'stock:p_b': 4 });
-    expect(await reserve('o1', [['p_a', 2], ['p_b', 3]])).toEqual(['ok']);
+    expect(
+      await reserve('o1', [
+        ['p_a', 2],
+        ['p_b', 3],
+      ]),
+    ).toEqual(['ok']);
     await redis().expire('reservation:o1', 100);
 
-    const again = await reserve('o1', [['p_a', 2], ['p_b', 3]]);
+    const again = await reserve('o1', [
+      ['p_a', 2],
+      ['p_b', 3],
+    ]);
 
     expect(again).toEqual(['held']);
     expect(await redis().hgetall('reservation:o1')).toEqual({ p_a: '2', p_b: '3' });
@@ -135,15 +180,23 @@ describe('reserve (RESERVE: every item of an order held, or none)', () => {
   test.each([
     { missing: 'one mirror', loaded: { 'stock:p_a': 5 }, answer: ['missing', 'p_b'] },
     { missing: 'every mirror', loaded: {}, answer: ['missing', 'p_a', 'p_b'] },
-  ])('$missing not loaded: answers missing with each such product and holds nothing (the caller loads them and calls again)', async ({ loaded, answer }) => {
-    if (Object.keys(loaded).length > 0) await redis().mset(loaded);
+  ])(
+    '$missing not loaded: answers missing with each such product and holds nothing (the caller loads them and calls again)',
+    async ({ loaded, answer }) => {
+      if (Object.keys(loaded).length > 0) await redis().mset(loaded);
 
-    expect(await reserve('o1', [['p_a', 2], ['p_b', 3]])).toEqual(answer);
+      expect(
+        await reserve('o1', [
+          ['p_a', 2],
+          ['p_b', 3],
+        ]),
+      ).toEqual(answer);
 
-    expect((await redis().keys('*')).sort()).toEqual(Object.keys(loaded));
-  });
+      expect((await redis().keys('*')).sort()).toEqual(Object.keys(loaded));
+    },
+  );
 
-  test('an expired hold (1 s TTL, on Redis\'s clock) is dropped by the next reserve: its units count no more, held:{p} and holds:{p} lose it', async () => {
+  test("an expired hold (1 s TTL, on Redis's clock) is dropped by the next reserve: its units count no more, held:{p} and holds:{p} lose it", async () => {
     // Prepare: 5 in stock; a 900 s hold of 1 keeps the product's keys alive, a 1 s hold of 4 expires.
     await redis().set('stock:p_a', 5);
     expect(await reserve('o_long', [['p_a', 1]], 900)).toEqual(['ok']);
@@ -177,13 +230,16 @@ describe('reserve (RESERVE: every item of an order held, or none)', () => {
   });
 });
 
-describe('claim-and-reserve (CLAIM_AND_RESERVE: the idempotency key taken and the order\'s stock held in one step)', () => {
+describe("claim-and-reserve (CLAIM_AND_RESERVE: the idempotency key taken and the order's stock held in one step)", () => {
   const record = JSON.stringify({ state: 'in_progress', fingerprint: 'f1' });
 
   test('a free key is taken with the record for lockSeconds, and every line held: answers ok', async () => {
     await redis().mset({ 'stock:p_a': 5, 'stock:p_b': 4 });
 
-    const answer = await claimAndReserve('k1', record, 60, 'o1', [['p_a', 2], ['p_b', 3]]);
+    const answer = await claimAndReserve('k1', record, 60, 'o1', [
+      ['p_a', 2],
+      ['p_b', 3],
+    ]);
 
     expect(answer).toEqual(['ok']);
     expect(await redis().get('idempotency:k1')).toBe(record);
@@ -198,7 +254,10 @@ describe('claim-and-reserve (CLAIM_AND_RESERVE: the idempotency key taken and th
     await redis().mset({ 'stock:p_a': 5, 'stock:p_b': 4 });
     await redis().set('idempotency:k1', 'the first request', 'EX', 500);
 
-    const answer = await claimAndReserve('k1', record, 60, 'o2', [['p_a', 2], ['p_b', 3]]);
+    const answer = await claimAndReserve('k1', record, 60, 'o2', [
+      ['p_a', 2],
+      ['p_b', 3],
+    ]);
 
     expect(answer).toEqual(['claimed', 'the first request']);
     expect(await redis().get('idempotency:k1')).toBe('the first request');
@@ -209,7 +268,10 @@ describe('claim-and-reserve (CLAIM_AND_RESERVE: the idempotency key taken and th
   test('a free key and a short line: the key is taken, no line is held, answers short with that product', async () => {
     await redis().mset({ 'stock:p_a': 5, 'stock:p_b': 2 });
 
-    const answer = await claimAndReserve('k1', record, 60, 'o1', [['p_a', 2], ['p_b', 3]]);
+    const answer = await claimAndReserve('k1', record, 60, 'o1', [
+      ['p_a', 2],
+      ['p_b', 3],
+    ]);
 
     expect(answer).toEqual(['short', 'p_b']);
     expect(await redis().get('idempotency:k1')).toBe(record);
@@ -219,7 +281,10 @@ describe('claim-and-reserve (CLAIM_AND_RESERVE: the idempotency key taken and th
   test('a free key and a mirror not loaded: the key is taken, nothing held, answers missing with that product', async () => {
     await redis().set('stock:p_a', 5);
 
-    const answer = await claimAndReserve('k1', record, 60, 'o1', [['p_a', 2], ['p_b', 3]]);
+    const answer = await claimAndReserve('k1', record, 60, 'o1', [
+      ['p_a', 2],
+      ['p_b', 3],
+    ]);
 
     expect(answer).toEqual(['missing', 'p_b']);
     expect((await redis().keys('*')).sort()).toEqual(['idempotency:k1', 'stock:p_a']);
@@ -227,9 +292,17 @@ describe('claim-and-reserve (CLAIM_AND_RESERVE: the idempotency key taken and th
 
   test('a free key for an order that already holds its stock: the key is taken, answers held, the hold unchanged', async () => {
     await redis().mset({ 'stock:p_a': 5, 'stock:p_b': 4 });
-    expect(await reserve('o1', [['p_a', 2], ['p_b', 3]])).toEqual(['ok']);
+    expect(
+      await reserve('o1', [
+        ['p_a', 2],
+        ['p_b', 3],
+      ]),
+    ).toEqual(['ok']);
 
-    const answer = await claimAndReserve('k2', record, 60, 'o1', [['p_a', 2], ['p_b', 3]]);
+    const answer = await claimAndReserve('k2', record, 60, 'o1', [
+      ['p_a', 2],
+      ['p_b', 3],
+    ]);
 
     expect(answer).toEqual(['held']);
     expect(await redis().get('idempotency:k2')).toBe(record);
@@ -249,13 +322,21 @@ describe('claim-and-reserve (CLAIM_AND_RESERVE: the idempotency key taken and th
   });
 });
 
-describe('settle (SETTLE: an order\'s hold dropped and the stock mirror moved in one step)', () => {
+describe("settle (SETTLE: an order's hold dropped and the stock mirror moved in one step)", () => {
   test('a paid order (-n): its units leave held:{p} as they leave the mirror, so stock - held does not move; held:{p} deleted at 0; answers 1', async () => {
     await redis().mset({ 'stock:p_a': 10, 'stock:p_b': 10 });
-    expect(await reserve('o1', [['p_a', 2], ['p_b', 3]])).toEqual(['ok']);
+    expect(
+      await reserve('o1', [
+        ['p_a', 2],
+        ['p_b', 3],
+      ]),
+    ).toEqual(['ok']);
     expect(await available(['p_a', 'p_b'])).toEqual(['10', 2, '10', 3]);
 
-    const answer = await settle('o1', [['p_a', -2], ['p_b', -3]]);
+    const answer = await settle('o1', [
+      ['p_a', -2],
+      ['p_b', -3],
+    ]);
 
     expect(answer).toBe(1);
     expect(await redis().exists('reservation:o1', 'held:p_a', 'held:p_b', 'holds:p_a', 'holds:p_b')).toBe(0);
@@ -263,7 +344,7 @@ describe('settle (SETTLE: an order\'s hold dropped and the stock mirror moved in
     expect(await available(['p_a', 'p_b'])).toEqual(['8', 0, '7', 0]);
   });
 
-  test('another order\'s hold on the same product stays: held:{p} keeps its units, holds:{p} its member, its reservation untouched', async () => {
+  test("another order's hold on the same product stays: held:{p} keeps its units, holds:{p} its member, its reservation untouched", async () => {
     await redis().set('stock:p_a', 10);
     await reserve('o1', [['p_a', 2]]);
     await reserve('o2', [['p_a', 3]]);
@@ -297,17 +378,25 @@ describe('settle (SETTLE: an order\'s hold dropped and the stock mirror moved in
 
   test('a missing mirror is left missing (PostgreSQL reloads it when next needed); the hold is still dropped', async () => {
     await redis().mset({ 'stock:p_a': 10, 'stock:p_b': 10 });
-    await reserve('o1', [['p_a', 2], ['p_b', 3]]);
+    await reserve('o1', [
+      ['p_a', 2],
+      ['p_b', 3],
+    ]);
     await redis().del('stock:p_a');
 
-    expect(await settle('o1', [['p_a', -2], ['p_b', -3]])).toBe(1);
+    expect(
+      await settle('o1', [
+        ['p_a', -2],
+        ['p_b', -3],
+      ]),
+    ).toBe(1);
 
     expect(await redis().exists('stock:p_a')).toBe(0);
     expect(await redis().get('stock:p_b')).toBe('7');
     expect(await redis().exists('reservation:o1', 'held:p_a', 'held:p_b', 'holds:p_a', 'holds:p_b')).toBe(0);
   });
 
-  test('settling an order twice unholds it once: the second finds no hold and leaves other orders\' units alone', async () => {
+  test("settling an order twice unholds it once: the second finds no hold and leaves other orders' units alone", async () => {
     await redis().set('stock:p_a', 10);
     await reserve('o1', [['p_a', 2]]);
     await reserve('o2', [['p_a', 3]]);

@@ -63,13 +63,22 @@ async function someoneWaitsForALock(): Promise<number> {
 function refund(deps: Deps, orderId: string, body: unknown): Promise<Response> {
   return invoke(
     refundHandler(() => deps),
-    apiGatewayEvent({ method: 'POST', path: `/orders/${orderId}/refunds`, routeKey: 'POST /orders/{orderId}/refunds', pathParameters: { orderId }, body }),
+    apiGatewayEvent({
+      method: 'POST',
+      path: `/orders/${orderId}/refunds`,
+      routeKey: 'POST /orders/{orderId}/refunds',
+      pathParameters: { orderId },
+      body,
+    }),
   );
 }
 
 function webhook(deps: Deps, payload: string): Promise<Response> {
   return invoke(
-    stripeWebhookHandler(() => deps, () => [WEBHOOK_SECRET]),
+    stripeWebhookHandler(
+      () => deps,
+      () => [WEBHOOK_SECRET],
+    ),
     apiGatewayEvent({
       method: 'POST',
       path: '/webhooks/stripe',
@@ -92,56 +101,98 @@ afterEach(async () => {
 async function paidOrder(quantity: number, stock: number) {
   const product = await world.givenProduct({ stock, priceCents: 1000 });
   stripeAnswers('succeeded');
-  const placed = await world.postOrder(world.containers[0]!, orderBody([{ productId: product.id, quantity }]), world.idempotencyKey(`paid-${product.id}`));
+  const placed = await world.postOrder(
+    world.containers[0]!,
+    orderBody([{ productId: product.id, quantity }]),
+    world.idempotencyKey(`paid-${product.id}`),
+  );
   expect(placed.statusCode).toBe(201);
-  return { product, order: placed.body.order as { id: string; paymentIntentId: string; amountCents: number; currency: string } };
+  return {
+    product,
+    order: placed.body.order as { id: string; paymentIntentId: string; amountCents: number; currency: string },
+  };
 }
 
 async function refundedQuantity(orderId: string): Promise<number> {
-  const { rows } = await world.db.query<{ n: number }>('SELECT refunded_quantity AS n FROM order_items WHERE order_id = $1', [orderId]);
+  const { rows } = await world.db.query<{ n: number }>(
+    'SELECT refunded_quantity AS n FROM order_items WHERE order_id = $1',
+    [orderId],
+  );
   return rows[0]?.n ?? NaN;
 }
 
-describe('two writers of one order, the second waiting for the first one\'s lock', () => {
+describe("two writers of one order, the second waiting for the first one's lock", () => {
   test.each([
-    ['partial + partial for the last units', { items: 2 }, { items: 2 }, [[201, undefined], [422, 'refund_quantity_exceeded']]],
-    ['full + partial', { items: null }, { items: 1 }, [[201, undefined], [422, 'refund_quantity_exceeded']]],
-  ] as const)('two refunds (%s): the waiting one decides on the lines the first committed, never 500', async (_, a, b, expected) => {
-    // Prepare: 3 units bought; A records its refund and pauses, holding the order's lock.
-    const { product, order } = await paidOrder(3, 10);
-    stripeRefunds();
-    const body = (x: { items: number | null }) => (x.items === null ? {} : { items: [{ productId: product.id, quantity: x.items }] });
-    const [c0, c1] = world.containers as [(typeof world.containers)[0], (typeof world.containers)[0]];
-    const paused = pausedFirstTransaction(c0.deps.db);
-    const first = refund({ ...c0.deps, db: paused.db }, order.id, body(a));
-    await paused.inside;
+    [
+      'partial + partial for the last units',
+      { items: 2 },
+      { items: 2 },
+      [
+        [201, undefined],
+        [422, 'refund_quantity_exceeded'],
+      ],
+    ],
+    [
+      'full + partial',
+      { items: null },
+      { items: 1 },
+      [
+        [201, undefined],
+        [422, 'refund_quantity_exceeded'],
+      ],
+    ],
+  ] as const)(
+    'two refunds (%s): the waiting one decides on the lines the first committed, never 500',
+    async (_, a, b, expected) => {
+      // Prepare: 3 units bought; A records its refund and pauses, holding the order's lock.
+      const { product, order } = await paidOrder(3, 10);
+      stripeRefunds();
+      const body = (x: { items: number | null }) =>
+        x.items === null ? {} : { items: [{ productId: product.id, quantity: x.items }] };
+      const [c0, c1] = world.containers as [(typeof world.containers)[0], (typeof world.containers)[0]];
+      const paused = pausedFirstTransaction(c0.deps.db);
+      const first = refund({ ...c0.deps, db: paused.db }, order.id, body(a));
+      await paused.inside;
 
-    // Act: B starts, and is seen waiting for the lock A holds; then A commits.
-    const second = refund(c1.deps, order.id, body(b));
-    expect(await someoneWaitsForALock()).toBeGreaterThanOrEqual(1);
-    paused.open();
-    const responses = await Promise.all([first, second]);
+      // Act: B starts, and is seen waiting for the lock A holds; then A commits.
+      const second = refund(c1.deps, order.id, body(b));
+      expect(await someoneWaitsForALock()).toBeGreaterThanOrEqual(1);
+      paused.open();
+      const responses = await Promise.all([first, second]);
 
-    // Assess
-    expect(responses.map((r) => [r.statusCode, r.body.error?.code])).toEqual(expected);
-    const bought = 3;
-    const refunded = a.items ?? bought;
-    expect(await refundedQuantity(order.id)).toBe(refunded);
-    expect(await world.inventoryOf(product.id)).toBe(10 - bought + refunded);
-    expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
-    const { rows } = await world.db.query('SELECT status, amount_cents FROM refunds WHERE order_id = $1', [order.id]);
-    expect(rows).toEqual([{ status: 'succeeded', amount_cents: refunded * 1000 }]);
-  });
+      // Assess
+      expect(responses.map((r) => [r.statusCode, r.body.error?.code])).toEqual(expected);
+      const bought = 3;
+      const refunded = a.items ?? bought;
+      expect(await refundedQuantity(order.id)).toBe(refunded);
+      expect(await world.inventoryOf(product.id)).toBe(10 - bought + refunded);
+      expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+      const { rows } = await world.db.query('SELECT status, amount_cents FROM refunds WHERE order_id = $1', [order.id]);
+      expect(rows).toEqual([{ status: 'succeeded', amount_cents: refunded * 1000 }]);
+    },
+  );
 
   test('a refund and a newer payment_failed: the webhook reads the lines after the refund commits and Stripe keeps the order paid; stock comes back once', async () => {
     // Prepare
     const { product, order } = await paidOrder(3, 10);
     stripeRefunds();
-    mockPaymentIntentsRetrieve.mockResolvedValue(paymentIntent({ id: order.paymentIntentId, status: 'succeeded', amount: order.amountCents, currency: 'usd', orderId: order.id }));
-    const newerFailure = paymentEvent('payment_intent.payment_failed', order, { created: Math.floor(Date.now() / 1000) + 5 });
+    mockPaymentIntentsRetrieve.mockResolvedValue(
+      paymentIntent({
+        id: order.paymentIntentId,
+        status: 'succeeded',
+        amount: order.amountCents,
+        currency: 'usd',
+        orderId: order.id,
+      }),
+    );
+    const newerFailure = paymentEvent('payment_intent.payment_failed', order, {
+      created: Math.floor(Date.now() / 1000) + 5,
+    });
     const [c0, c1] = world.containers as [(typeof world.containers)[0], (typeof world.containers)[0]];
     const paused = pausedFirstTransaction(c0.deps.db);
-    const refunding = refund({ ...c0.deps, db: paused.db }, order.id, { items: [{ productId: product.id, quantity: 1 }] });
+    const refunding = refund({ ...c0.deps, db: paused.db }, order.id, {
+      items: [{ productId: product.id, quantity: 1 }],
+    });
     await paused.inside;
 
     // Act

@@ -1,10 +1,10 @@
-import { keys } from '../../lib/inventory/keys';
-import { availableOf, countRows, givenProduct, heldOf, holdOf, inventoryOf, orderRow } from '../helpers/builders';
-import { createOrderHandler } from '../../handlers/create-order';
 import { Client } from 'pg';
+import { createOrderHandler } from '../../handlers/create-order';
 import { testEnvironment } from '../../lib/config';
 import { createPoolDb, type Db } from '../../lib/db';
+import { keys } from '../../lib/inventory/keys';
 import { loadStockMirror } from '../../lib/inventory/stock';
+import { availableOf, countRows, givenProduct, heldOf, holdOf, inventoryOf, orderRow } from '../helpers/builders';
 import { apiGatewayEvent, invoke } from '../helpers/events';
 import { db, redis, testDeps } from '../helpers/harness';
 import { expectedPaymentIntent, orderBody, postOrder, stripeAnswers } from '../helpers/orders';
@@ -15,21 +15,26 @@ describe('when Stripe cannot be reached', () => {
   test.each([
     ['a connection error', connectionError],
     ['a Stripe 5xx', apiError],
-  ])('%s gives 503 with Retry-After, keeps the order pending and its hold, and stores no result', async (_name, failure) => {
-    const product = await givenProduct({ stock: 3 });
-    mockPaymentIntentsCreate.mockRejectedValue(failure());
+  ])(
+    '%s gives 503 with Retry-After, keeps the order pending and its hold, and stores no result',
+    async (_name, failure) => {
+      const product = await givenProduct({ stock: 3 });
+      mockPaymentIntentsCreate.mockRejectedValue(failure());
 
-    const response = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]), { idempotencyKey: 'key-503' });
+      const response = await postOrder(orderBody([{ productId: product.id, quantity: 2 }]), {
+        idempotencyKey: 'key-503',
+      });
 
-    expect(response.statusCode).toBe(503);
-    expect(response.body.error.code).toBe('payment_provider_unavailable');
-    expect(Number(response.headers['Retry-After'])).toBeGreaterThan(0);
-    const orderId = response.body.error.orderId;
-    expect(await orderRow(orderId)).toMatchObject({ status: 'pending', locked_until: null });
-    expect(await holdOf(orderId)).toEqual({ [product.id]: '2' });
-    expect(await inventoryOf(product.id)).toBe(3);
-    expect(await redis().exists(keys.idempotency('key-503'))).toBe(0);
-  });
+      expect(response.statusCode).toBe(503);
+      expect(response.body.error.code).toBe('payment_provider_unavailable');
+      expect(Number(response.headers['Retry-After'])).toBeGreaterThan(0);
+      const orderId = response.body.error.orderId;
+      expect(await orderRow(orderId)).toMatchObject({ status: 'pending', locked_until: null });
+      expect(await holdOf(orderId)).toEqual({ [product.id]: '2' });
+      expect(await inventoryOf(product.id)).toBe(3);
+      expect(await redis().exists(keys.idempotency('key-503'))).toBe(0);
+    },
+  );
 
   test('the retry with the same key resumes the same order and charges once, with the same Stripe idempotency key', async () => {
     const product = await givenProduct({ priceCents: 900, stock: 3 });
@@ -45,7 +50,10 @@ describe('when Stripe cannot be reached', () => {
     expect(retried.body.order).toMatchObject({ id: orderId, status: 'paid', amountCents: 1800 });
     expect(mockPaymentIntentsSearch).toHaveBeenCalledWith({ query: `metadata['order_id']:'${orderId}'`, limit: 1 });
     // Both attempts carry the order's idempotency key: had the first reached Stripe, the second gets it back.
-    expect(mockPaymentIntentsCreate.mock.calls).toEqual([expectedPaymentIntent(orderId, 1800), expectedPaymentIntent(orderId, 1800)]);
+    expect(mockPaymentIntentsCreate.mock.calls).toEqual([
+      expectedPaymentIntent(orderId, 1800),
+      expectedPaymentIntent(orderId, 1800),
+    ]);
     expect(await countRows('orders')).toBe(1);
     expect(await inventoryOf(product.id)).toBe(1);
     expect(await holdOf(orderId)).toEqual({});
@@ -103,7 +111,9 @@ describe('a retry after a crash between the charge and the commit', () => {
     const body = orderBody([{ productId: product.id, quantity: 1 }]);
     mockPaymentIntentsCreate.mockRejectedValueOnce(connectionError());
     const first = await postOrder(body, { idempotencyKey: 'key-owned' });
-    await db().query(`UPDATE orders SET locked_until = now() + interval '30 seconds' WHERE id = $1`, [first.body.error.orderId]);
+    await db().query(`UPDATE orders SET locked_until = now() + interval '30 seconds' WHERE id = $1`, [
+      first.body.error.orderId,
+    ]);
     mockPaymentIntentsCreate.mockClear();
 
     const retried = await postOrder(body, { idempotencyKey: 'key-owned' });
@@ -120,31 +130,40 @@ describe('when PostgreSQL fails after the key was taken and the stock held', () 
     ['refused', () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
     // What node-postgres raises, with no code, when the server goes away in the middle of a statement.
     ['lost mid-statement', () => new Error('Connection terminated unexpectedly')],
-  ])('the connection %s: 503 service_unavailable, and the hold and the key are let go at once', async (_name, failure) => {
-    // Prepare: a product ordered before (its mirror is in Redis); PostgreSQL fails the order's insert.
-    const product = await givenProduct({ stock: 2 });
-    await loadStockMirror(db(), redis(), [product.id]);
-    const down = failure();
-    const failingInsert: Db = {
-      query: (text, params) => (text.includes('INSERT INTO orders') ? Promise.reject(down) : db().query(text, params)),
-      transaction: (work) => db().transaction(work),
-    };
-    const handler = createOrderHandler(() => ({ ...testDeps(), db: failingInsert }));
+  ])(
+    'the connection %s: 503 service_unavailable, and the hold and the key are let go at once',
+    async (_name, failure) => {
+      // Prepare: a product ordered before (its mirror is in Redis); PostgreSQL fails the order's insert.
+      const product = await givenProduct({ stock: 2 });
+      await loadStockMirror(db(), redis(), [product.id]);
+      const down = failure();
+      const failingInsert: Db = {
+        query: (text, params) =>
+          text.includes('INSERT INTO orders') ? Promise.reject(down) : db().query(text, params),
+        transaction: (work) => db().transaction(work),
+      };
+      const handler = createOrderHandler(() => ({ ...testDeps(), db: failingInsert }));
 
-    // Act
-    const response = await invoke(
-      handler,
-      apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': 'key-pg-down' }, body: orderBody([{ productId: product.id, quantity: 2 }]) }),
-    );
+      // Act
+      const response = await invoke(
+        handler,
+        apiGatewayEvent({
+          method: 'POST',
+          path: '/orders',
+          headers: { 'idempotency-key': 'key-pg-down' },
+          body: orderBody([{ productId: product.id, quantity: 2 }]),
+        }),
+      );
 
-    // Assess
-    expect(response.statusCode).toBe(503);
-    expect(response.body.error.code).toBe('service_unavailable');
-    expect(await countRows('orders')).toBe(0);
-    expect(await redis().keys('*')).toEqual([keys.stock(product.id)]);
-    expect(await availableOf(product.id)).toBe(2);
-    expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
-  });
+      // Assess
+      expect(response.statusCode).toBe(503);
+      expect(response.body.error.code).toBe('service_unavailable');
+      expect(await countRows('orders')).toBe(0);
+      expect(await redis().keys('*')).toEqual([keys.stock(product.id)]);
+      expect(await availableOf(product.id)).toBe(2);
+      expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
+    },
+  );
 });
 
 describe('when PostgreSQL cannot serve now', () => {
@@ -167,7 +186,12 @@ describe('when PostgreSQL cannot serve now', () => {
     // Act
     const response = await invoke(
       handler,
-      apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': 'key-pg-full' }, body: orderBody([{ productId: product.id, quantity: 1 }]) }),
+      apiGatewayEvent({
+        method: 'POST',
+        path: '/orders',
+        headers: { 'idempotency-key': 'key-pg-full' },
+        body: orderBody([{ productId: product.id, quantity: 1 }]),
+      }),
     );
     await full.end();
 
@@ -191,26 +215,46 @@ describe('when PostgreSQL cannot serve now', () => {
     ['40001', 'could not serialize access'],
     ['55P03', 'lock not available'],
   ])('SQLSTATE %s (%s) is 503 service_unavailable, not 500', async (code, message) => {
-    const failing: Db = { query: () => Promise.reject(Object.assign(new Error(message), { code })), transaction: () => Promise.reject(Object.assign(new Error(message), { code })) };
+    const failing: Db = {
+      query: () => Promise.reject(Object.assign(new Error(message), { code })),
+      transaction: () => Promise.reject(Object.assign(new Error(message), { code })),
+    };
     const product = await givenProduct({ stock: 2 });
     const handler = createOrderHandler(() => ({ ...testDeps(), db: failing }));
 
     const response = await invoke(
       handler,
-      apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': `key-${code}` }, body: orderBody([{ productId: product.id, quantity: 1 }]) }),
+      apiGatewayEvent({
+        method: 'POST',
+        path: '/orders',
+        headers: { 'idempotency-key': `key-${code}` },
+        body: orderBody([{ productId: product.id, quantity: 1 }]),
+      }),
     );
 
-    expect({ code, status: response.statusCode, error: response.body.error.code }).toEqual({ code, status: 503, error: 'service_unavailable' });
+    expect({ code, status: response.statusCode, error: response.body.error.code }).toEqual({
+      code,
+      status: 503,
+      error: 'service_unavailable',
+    });
   });
 
   test('a statement that is wrong (23505 unique violation, 42P01 undefined table) is still a masked 500', async () => {
     for (const code of ['23505', '42P01']) {
-      const failing: Db = { query: () => Promise.reject(Object.assign(new Error('bug'), { code })), transaction: () => Promise.reject(Object.assign(new Error('bug'), { code })) };
+      const failing: Db = {
+        query: () => Promise.reject(Object.assign(new Error('bug'), { code })),
+        transaction: () => Promise.reject(Object.assign(new Error('bug'), { code })),
+      };
       const handler = createOrderHandler(() => ({ ...testDeps(), db: failing }));
       const product = await givenProduct({ stock: 2 });
       const response = await invoke(
         handler,
-        apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': `key-${code}` }, body: orderBody([{ productId: product.id, quantity: 1 }]) }),
+        apiGatewayEvent({
+          method: 'POST',
+          path: '/orders',
+          headers: { 'idempotency-key': `key-${code}` },
+          body: orderBody([{ productId: product.id, quantity: 1 }]),
+        }),
       );
       expect({ code, status: response.statusCode }).toEqual({ code, status: 500 });
     }

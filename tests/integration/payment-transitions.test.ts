@@ -16,17 +16,17 @@ import { deliver, paymentEvent } from '../helpers/webhooks';
 import {
   AMOUNT,
   BEFORE,
+  type BeforeState,
   CREATED,
   ignored,
   ORDERS,
+  type Outcome,
   PAYMENT_TRANSITIONS,
   PRICES,
-  rowName,
-  STOCK,
-  type BeforeState,
-  type Outcome,
   type ProductKey,
   type Row,
+  rowName,
+  STOCK,
 } from '../spec/payment-transitions';
 
 /**
@@ -67,7 +67,9 @@ async function given(row: Row): Promise<Given> {
   const ordered = Object.entries(ORDERS[row.order]) as [ProductKey, number][];
   const refundedOf = (p: ProductKey, q: number) => (b.refunded === 'all' ? q : (b.refunded[p] ?? 0));
   const refunds = b.refunds.map((prior) => {
-    const units = (prior.units === 'all' ? ordered : (Object.entries(prior.units) as [ProductKey, number][])).filter(([, n]) => n > 0);
+    const units = (prior.units === 'all' ? ordered : (Object.entries(prior.units) as [ProductKey, number][])).filter(
+      ([, n]) => n > 0,
+    );
     const id = randomUUID();
     return {
       id,
@@ -80,11 +82,22 @@ async function given(row: Row): Promise<Given> {
   const world = {
     products: PRODUCTS.map((p) => ({ id: PRODUCT[p], price_cents: PRICES[p], quantity: inventory[p] })),
     order: {
-      id: orderId, idempotency_key: `spec-${orderId}`, status: b.status, amount_cents: amountCents,
-      payment_intent_id: b.hasPaymentIntent ? paymentIntentId : null, failure_code: b.failureCode, decline_code: b.declineCode,
-      failure_product_id: b.failureProduct ? PRODUCT[b.failureProduct] : null, last_event_created: b.lastEventCreated,
+      id: orderId,
+      idempotency_key: `spec-${orderId}`,
+      status: b.status,
+      amount_cents: amountCents,
+      payment_intent_id: b.hasPaymentIntent ? paymentIntentId : null,
+      failure_code: b.failureCode,
+      decline_code: b.declineCode,
+      failure_product_id: b.failureProduct ? PRODUCT[b.failureProduct] : null,
+      last_event_created: b.lastEventCreated,
     },
-    items: ordered.map(([p, q]) => ({ product_id: PRODUCT[p], quantity: q, unit_price_cents: PRICES[p], refunded_quantity: refundedOf(p, q) })),
+    items: ordered.map(([p, q]) => ({
+      product_id: PRODUCT[p],
+      quantity: q,
+      unit_price_cents: PRICES[p],
+      refunded_quantity: refundedOf(p, q),
+    })),
     refunds,
     refund_items: refunds.flatMap((r) => r.items.map((i) => ({ refund_id: r.id, ...i }))),
   };
@@ -129,9 +142,14 @@ async function given(row: Row): Promise<Given> {
     paymentIntentId,
     amountCents,
     lines,
-    unrefunded: ordered.map(([p, q]) => ({ productId: PRODUCT[p], quantity: q - refundedOf(p, q) })).filter((l) => l.quantity > 0),
+    unrefunded: ordered
+      .map(([p, q]) => ({ productId: PRODUCT[p], quantity: q - refundedOf(p, q) }))
+      .filter((l) => l.quantity > 0),
     inventory,
-    hold: b.holdWhenStockEnough && row.stock === 'enough' ? Object.fromEntries(lines.map((l) => [l.productId, String(l.quantity)])) : {},
+    hold:
+      b.holdWhenStockEnough && row.stock === 'enough'
+        ? Object.fromEntries(lines.map((l) => [l.productId, String(l.quantity)]))
+        : {},
     priorRefundIds: refunds.map((r) => r.id),
   };
 }
@@ -143,13 +161,29 @@ const eventCreated = (row: Row): number | null => ('when' in row.event ? CREATED
 const stripeSays = (row: Row) => ('stripeSays' in row.event ? row.event.stripeSays : undefined);
 
 /** The world after: orders row, inventory, refunds, Redis and the Stripe calls. */
-async function assess(row: Row, g: Given, o: Outcome, place: { redis: 'settled' | 'untouched'; stripe: 'as expected' | 'never'; declineCode?: string }) {
+async function assess(
+  row: Row,
+  g: Given,
+  o: Outcome,
+  place: { redis: 'settled' | 'untouched'; stripe: 'as expected' | 'never'; declineCode?: string },
+) {
   const b: BeforeState = BEFORE[row.before];
   const { rows } = await db().query<{
-    status: string; failure_code: string | null; decline_code: string | null; failure_product_id: string | null; payment_intent_id: string | null;
-    last_event_created: string | null; now: number;
+    status: string;
+    failure_code: string | null;
+    decline_code: string | null;
+    failure_product_id: string | null;
+    payment_intent_id: string | null;
+    last_event_created: string | null;
+    now: number;
     inventory: { product_id: string; quantity: number }[];
-    new_refunds: { id: string; amount_cents: number; reason: string | null; status: string; stripe_refund_id: string | null }[];
+    new_refunds: {
+      id: string;
+      amount_cents: number;
+      reason: string | null;
+      status: string;
+      stripe_refund_id: string | null;
+    }[];
   }>(
     `SELECT o.status, o.failure_code, o.decline_code, o.failure_product_id, o.payment_intent_id, o.last_event_created, extract(epoch FROM now())::float8 AS now,
             (SELECT json_agg(json_build_object('product_id', i.product_id, 'quantity', i.quantity) ORDER BY i.product_id)
@@ -166,7 +200,12 @@ async function assess(row: Row, g: Given, o: Outcome, place: { redis: 'settled' 
     failure_code: o.failureCode,
     failure_product_id: o.failureProduct ? PRODUCT[o.failureProduct] : null,
     // Stripe's decline code: the failure's own when one applies, none once paid, else as it was.
-    decline_code: o.applies && o.failureCode === 'payment_declined' ? place.declineCode : o.applies && o.status === 'paid' ? null : b.declineCode,
+    decline_code:
+      o.applies && o.failureCode === 'payment_declined'
+        ? place.declineCode
+        : o.applies && o.status === 'paid'
+          ? null
+          : b.declineCode,
     // The PaymentIntent is remembered by any transition that applies a payment event.
     payment_intent_id: b.hasPaymentIntent || (o.applies && row.event.kind !== 'refund') ? g.paymentIntentId : null,
   });
@@ -176,12 +215,18 @@ async function assess(row: Row, g: Given, o: Outcome, place: { redis: 'settled' 
   if (o.lastEventCreated === 'now') expect(Math.abs((last ?? 0) - (order?.now ?? NaN))).toBeLessThanOrEqual(1);
 
   // Stock in PostgreSQL.
-  const after = Object.fromEntries(PRODUCTS.map((p) => [p, g.inventory[p] + o.stockDelta[p]])) as Record<ProductKey, number>;
+  const after = Object.fromEntries(PRODUCTS.map((p) => [p, g.inventory[p] + o.stockDelta[p]])) as Record<
+    ProductKey,
+    number
+  >;
   expect(order?.inventory).toEqual(PRODUCTS.map((p) => ({ product_id: PRODUCT[p], quantity: after[p] })));
 
   // Redis: a settled order holds nothing (held:{p} deleted at 0) and the mirror moved with the stock;
   // untouched: the hold as it was, the mirror as it was.
-  const holdKeys = [keys.reservation(g.orderId), ...PRODUCTS.flatMap((p) => [keys.held(PRODUCT[p]), keys.holds(PRODUCT[p])])];
+  const holdKeys = [
+    keys.reservation(g.orderId),
+    ...PRODUCTS.flatMap((p) => [keys.held(PRODUCT[p]), keys.holds(PRODUCT[p])]),
+  ];
   const results = await redis()
     .pipeline()
     .exists(...holdKeys)
@@ -205,11 +250,23 @@ async function assess(row: Row, g: Given, o: Outcome, place: { redis: 'settled' 
     expect(mockRefundsCreate).not.toHaveBeenCalled();
   } else {
     const reason = refund.reason === OUT_OF_STOCK ? OUT_OF_STOCK : null;
-    expect(newRefunds).toEqual([{ id: expect.any(String), amount_cents: refund.amountCents, reason, status: 'succeeded', stripe_refund_id: expect.stringMatching(/^re_/) }]);
+    expect(newRefunds).toEqual([
+      {
+        id: expect.any(String),
+        amount_cents: refund.amountCents,
+        reason,
+        status: 'succeeded',
+        stripe_refund_id: expect.stringMatching(/^re_/),
+      },
+    ]);
     const id = newRefunds[0]?.id;
     expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
     expect(mockRefundsCreate).toHaveBeenCalledWith(
-      { payment_intent: g.paymentIntentId, amount: refund.amountCents, metadata: { order_id: g.orderId, refund_id: id, ...(reason ? { reason } : {}) } },
+      {
+        payment_intent: g.paymentIntentId,
+        amount: refund.amountCents,
+        metadata: { order_id: g.orderId, refund_id: id, ...(reason ? { reason } : {}) },
+      },
       { idempotencyKey: `refund-${id}` },
     );
   }
@@ -225,12 +282,18 @@ async function assess(row: Row, g: Given, o: Outcome, place: { redis: 'settled' 
 }
 
 const cases = (rows: Row[]) => rows.map((row) => ({ name: rowName(row), row }));
-const succeeded = (via: 'sync' | 'webhook') => PAYMENT_TRANSITIONS.filter((r) => r.event.kind === 'succeeded' && r.event.via === via);
-const failedRows = (via: 'sync' | 'webhook') => PAYMENT_TRANSITIONS.filter((r) => r.event.kind === 'failed' && r.event.via === via);
+const succeeded = (via: 'sync' | 'webhook') =>
+  PAYMENT_TRANSITIONS.filter((r) => r.event.kind === 'succeeded' && r.event.via === via);
+const failedRows = (via: 'sync' | 'webhook') =>
+  PAYMENT_TRANSITIONS.filter((r) => r.event.kind === 'failed' && r.event.via === via);
 /** Decline codes other than the fixture's (generic_decline), so a failure applied twice shows. */
 const SYNC_DECLINE = 'do_not_honor';
 const WEBHOOK_DECLINE = 'insufficient_funds'; // what helpers/webhooks' payment_failed events carry
-const declineFields = (g: Given) => ({ failureCode: 'payment_declined', declineCode: SYNC_DECLINE, paymentIntentId: g.paymentIntentId });
+const declineFields = (g: Given) => ({
+  failureCode: 'payment_declined',
+  declineCode: SYNC_DECLINE,
+  paymentIntentId: g.paymentIntentId,
+});
 
 beforeEach(() => stripeRefunds());
 
@@ -243,7 +306,11 @@ describe('the order_paid SQL function, called directly (the caller, not the func
     const outOfStock = o.applies && o.failureCode === OUT_OF_STOCK;
 
     // Act
-    const { rows } = await db().query('SELECT * FROM order_paid($1, $2, $3)', [g.orderId, g.paymentIntentId, eventCreated(row)]);
+    const { rows } = await db().query('SELECT * FROM order_paid($1, $2, $3)', [
+      g.orderId,
+      g.paymentIntentId,
+      eventCreated(row),
+    ]);
 
     // Assess
     expect(rows).toEqual([
@@ -258,21 +325,27 @@ describe('the order_paid SQL function, called directly (the caller, not the func
   });
 });
 
-describe('settlePaid with an event: order_paid, then the out-of-stock failure and refund, then Redis (the webhook\'s success path)', () => {
+describe("settlePaid with an event: order_paid, then the out-of-stock failure and refund, then Redis (the webhook's success path)", () => {
   test.each(cases(succeeded('webhook')))('$name', async ({ row }) => {
     const g = await given(row);
     const o = effective(row);
 
-    const outcome = await settlePaid(testDeps(), g.orderId, g.paymentIntentId, { created: eventCreated(row) as number });
+    const outcome = await settlePaid(testDeps(), g.orderId, g.paymentIntentId, {
+      created: eventCreated(row) as number,
+    });
 
     expect(outcome).toEqual(
-      !o.applies ? { kind: 'unchanged' } : o.status === 'paid' ? { kind: 'paid' } : { kind: 'out_of_stock', productId: PRODUCT[o.failureProduct as ProductKey] },
+      !o.applies
+        ? { kind: 'unchanged' }
+        : o.status === 'paid'
+          ? { kind: 'paid' }
+          : { kind: 'out_of_stock', productId: PRODUCT[o.failureProduct as ProductKey] },
     );
     await assess(row, g, o, { redis: 'settled', stripe: 'as expected' });
   });
 });
 
-describe('settlePaid with the known lines and no event: the one-statement confirm, else order_paid (create-order\'s path)', () => {
+describe("settlePaid with the known lines and no event: the one-statement confirm, else order_paid (create-order's path)", () => {
   test.each(cases(succeeded('sync')))('$name', async ({ row }) => {
     const g = await given(row);
     const o = effective(row);
@@ -280,27 +353,40 @@ describe('settlePaid with the known lines and no event: the one-statement confir
     const outcome = await settlePaid(testDeps(), g.orderId, g.paymentIntentId, undefined, g.lines);
 
     expect(outcome).toEqual(
-      !o.applies ? { kind: 'unchanged' } : o.status === 'paid' ? { kind: 'paid' } : { kind: 'out_of_stock', productId: PRODUCT[o.failureProduct as ProductKey] },
+      !o.applies
+        ? { kind: 'unchanged' }
+        : o.status === 'paid'
+          ? { kind: 'paid' }
+          : { kind: 'out_of_stock', productId: PRODUCT[o.failureProduct as ProductKey] },
     );
     await assess(row, g, o, { redis: 'settled', stripe: 'as expected' });
   });
 });
 
-describe('settleFailed with Stripe\'s word that the PaymentIntent did not succeed (a synchronous decline; the webhook after asking)', () => {
-  const truthful = [...failedRows('sync'), ...failedRows('webhook').filter((r) => stripeSays(r) === 'requires_payment_method')];
+describe("settleFailed with Stripe's word that the PaymentIntent did not succeed (a synchronous decline; the webhook after asking)", () => {
+  const truthful = [
+    ...failedRows('sync'),
+    ...failedRows('webhook').filter((r) => stripeSays(r) === 'requires_payment_method'),
+  ];
   test.each(cases(truthful))('$name', async ({ row }) => {
     const g = await given(row);
     const o = effective(row);
     const created = eventCreated(row);
 
-    const outcome = await settleFailed(testDeps(), g.orderId, declineFields(g), created === null ? undefined : { created }, true);
+    const outcome = await settleFailed(
+      testDeps(),
+      g.orderId,
+      declineFields(g),
+      created === null ? undefined : { created },
+      true,
+    );
 
     expect(outcome).toEqual({ kind: o.applies ? 'failed' : 'unchanged' });
     await assess(row, g, o, { redis: 'settled', stripe: 'never', declineCode: SYNC_DECLINE });
   });
 });
 
-describe('settleFailed without Stripe\'s word: a paid order stays paid and the answer \'paid\' tells the caller to ask Stripe', () => {
+describe("settleFailed without Stripe's word: a paid order stays paid and the answer 'paid' tells the caller to ask Stripe", () => {
   const once = failedRows('webhook').filter((r) => stripeSays(r) !== 'processing' && stripeSays(r) !== 'succeeded');
   test.each(cases([...failedRows('sync'), ...once]))('$name', async ({ row }) => {
     const g = await given(row);
@@ -308,21 +394,40 @@ describe('settleFailed without Stripe\'s word: a paid order stays paid and the a
     const created = eventCreated(row);
     const mustAsk = BEFORE[row.before].status === 'paid' && (o.applies || o.stripeAsked);
 
-    const outcome = await settleFailed(testDeps(), g.orderId, declineFields(g), created === null ? undefined : { created });
+    const outcome = await settleFailed(
+      testDeps(),
+      g.orderId,
+      declineFields(g),
+      created === null ? undefined : { created },
+    );
 
     expect(outcome).toEqual({ kind: mustAsk ? 'paid' : o.applies ? 'failed' : 'unchanged' });
-    await assess(row, g, mustAsk ? ignored(row.before) : o, { redis: 'settled', stripe: 'never', declineCode: SYNC_DECLINE });
+    await assess(row, g, mustAsk ? ignored(row.before) : o, {
+      redis: 'settled',
+      stripe: 'never',
+      declineCode: SYNC_DECLINE,
+    });
   });
 });
 
 describe('POST /webhooks/stripe (asks Stripe before a paid order leaves paid)', () => {
-  const webhookRows = PAYMENT_TRANSITIONS.filter((r) => (r.event.kind === 'succeeded' || r.event.kind === 'failed') && r.event.via === 'webhook');
+  const webhookRows = PAYMENT_TRANSITIONS.filter(
+    (r) => (r.event.kind === 'succeeded' || r.event.kind === 'failed') && r.event.via === 'webhook',
+  );
   test.each(cases(webhookRows))('$name', async ({ row }) => {
     const g = await given(row);
     const o = effective(row);
     const says = stripeSays(row);
     if (says) {
-      mockPaymentIntentsRetrieve.mockResolvedValue(paymentIntent({ id: g.paymentIntentId, status: says, amount: g.amountCents, currency: 'usd', orderId: g.orderId }));
+      mockPaymentIntentsRetrieve.mockResolvedValue(
+        paymentIntent({
+          id: g.paymentIntentId,
+          status: says,
+          amount: g.amountCents,
+          currency: 'usd',
+          orderId: g.orderId,
+        }),
+      );
     }
     const type = row.event.kind === 'succeeded' ? 'payment_intent.succeeded' : 'payment_intent.payment_failed';
     const order = { id: g.orderId, paymentIntentId: g.paymentIntentId, amountCents: g.amountCents, currency: 'usd' };
@@ -341,7 +446,10 @@ describe('POST /orders/{orderId}/refunds', () => {
     const o = effective(row);
     const { event } = row;
     if (event.kind !== 'refund') throw new Error('not a refund row');
-    const items = event.units === 'everything left' ? undefined : Object.entries(event.units).map(([p, quantity]) => ({ productId: PRODUCT[p as ProductKey], quantity }));
+    const items =
+      event.units === 'everything left'
+        ? undefined
+        : Object.entries(event.units).map(([p, quantity]) => ({ productId: PRODUCT[p as ProductKey], quantity }));
 
     const response = await postRefund(g.orderId, items ? { items } : undefined);
 

@@ -81,7 +81,10 @@ class HoldRace {
     return this.calls
       .flatMap((c) => [
         { at: c.sent, line: `#${c.sent} c${c.request} sent ${c.script}` },
-        { at: c.answered ?? Infinity, line: `#${c.answered ?? '-'} c${c.request} answered ${c.script}: ${c.outcome ?? '(none)'}` },
+        {
+          at: c.answered ?? Infinity,
+          line: `#${c.answered ?? '-'} c${c.request} answered ${c.script}: ${c.outcome ?? '(none)'}`,
+        },
       ])
       .sort((a, b) => a.at - b.at)
       .map((e) => e.line);
@@ -145,7 +148,8 @@ describe('concurrent orders for the last unit', () => {
       const client = commands(container.redis);
       for (const script of HOLD_SCRIPTS) {
         const send = client[script];
-        client[script] = (...args: (string | number)[]) => race.send(container.index, script, () => send.apply(client, args));
+        client[script] = (...args: (string | number)[]) =>
+          race.send(container.index, script, () => send.apply(client, args));
       }
     }
   });
@@ -171,7 +175,11 @@ describe('concurrent orders for the last unit', () => {
         const results = await Promise.allSettled(
           world.containers.map((container) =>
             world
-              .postOrder(container, orderBody([{ productId: product.id, quantity: 1 }]), world.idempotencyKey(`race-${holdScript}-${round}-${container.index}`))
+              .postOrder(
+                container,
+                orderBody([{ productId: product.id, quantity: 1 }]),
+                world.idempotencyKey(`race-${holdScript}-${round}-${container.index}`),
+              )
               .finally(() => race.finished(container.index)),
           ),
         );
@@ -188,10 +196,14 @@ describe('concurrent orders for the last unit', () => {
         const events = race.decidingEvents();
         withTrace(race, round, () => {
           expect({ round, statuses }).toEqual({ round, statuses: [201, 409, 409] });
-          for (const r of responses.filter((r) => r.statusCode === 409)) expect(r.body.error.code).toBe('insufficient_inventory');
+          for (const r of responses.filter((r) => r.statusCode === 409))
+            expect(r.body.error.code).toBe('insufficient_inventory');
           expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
           expect(stock).toBe(0);
-          expect(rows).toEqual([{ status: 'failed', n: '2' }, { status: 'paid', n: '1' }]);
+          expect(rows).toEqual([
+            { status: 'failed', n: '2' },
+            { status: 'paid', n: '1' },
+          ]);
 
           // ...and it was a race: each request's deciding hold went through `holdScript`, and all
           // three were sent before any was answered.
@@ -206,7 +218,12 @@ describe('concurrent orders for the last unit', () => {
             holds: world.containers.map((c) => `c${c.index} ${holdScript}`),
             events: ['sent', 'sent', 'sent', 'answered', 'answered', 'answered'],
           });
-          expect(events.filter((e) => e.event === 'answered').map((e) => e.call.outcome).sort()).toEqual(['ok', 'short', 'short']);
+          expect(
+            events
+              .filter((e) => e.event === 'answered')
+              .map((e) => e.call.outcome)
+              .sort(),
+          ).toEqual(['ok', 'short', 'short']);
         });
       }
     },

@@ -1,18 +1,29 @@
-import { countRows, givenProduct, inventoryOf, orderRow } from '../helpers/builders';
 import { setStock } from '../../lib/inventory/stock';
+import { availableOf, countRows, givenProduct, inventoryOf, orderRow } from '../helpers/builders';
 import { db, redis } from '../helpers/harness';
-import { expectSellableExactly, givenDeclinedOrder, givenPaidOrder, givenPendingOrder, postRefund, stripeRefunds } from '../helpers/orders';
+import {
+  expectSellableExactly,
+  givenDeclinedOrder,
+  givenPaidOrder,
+  givenPendingOrder,
+  orderBody,
+  postOrder,
+  postRefund,
+  stripeRefunds,
+} from '../helpers/orders';
 import { connectionError, invalidRequestError, refund as stripeRefund } from '../helpers/stripe-fixtures';
 import { mockRefundsCreate, mockRefundsList } from '../helpers/stripe-mock';
 import { deliver, paymentEvent } from '../helpers/webhooks';
-import { availableOf } from '../helpers/builders';
-import { orderBody, postOrder } from '../helpers/orders';
 
 async function refundRows(orderId: string) {
-  const { rows } = await db().query<{ id: string; amount_cents: number; stripe_refund_id: string | null; status: string }>(
-    'SELECT id, amount_cents, stripe_refund_id, status FROM refunds WHERE order_id = $1 ORDER BY created_at',
-    [orderId],
-  );
+  const { rows } = await db().query<{
+    id: string;
+    amount_cents: number;
+    stripe_refund_id: string | null;
+    status: string;
+  }>('SELECT id, amount_cents, stripe_refund_id, status FROM refunds WHERE order_id = $1 ORDER BY created_at', [
+    orderId,
+  ]);
   return rows;
 }
 
@@ -21,7 +32,10 @@ describe('POST /orders/{orderId}/refunds', () => {
     // Prepare
     const mug = await givenProduct({ priceCents: 1500, stock: 10 });
     const tee = await givenProduct({ priceCents: 2599, stock: 5 });
-    const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }, { productId: tee.id, quantity: 1 }]);
+    const order = await givenPaidOrder([
+      { productId: mug.id, quantity: 2 },
+      { productId: tee.id, quantity: 1 },
+    ]);
     stripeRefunds();
 
     // Act
@@ -41,10 +55,22 @@ describe('POST /orders/{orderId}/refunds', () => {
     });
     expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
     expect(mockRefundsCreate).toHaveBeenCalledWith(
-      { payment_intent: order.paymentIntentId, amount: 5599, reason: 'requested_by_customer', metadata: { order_id: order.id, refund_id: response.body.refund.id } },
+      {
+        payment_intent: order.paymentIntentId,
+        amount: 5599,
+        reason: 'requested_by_customer',
+        metadata: { order_id: order.id, refund_id: response.body.refund.id },
+      },
       { idempotencyKey: `refund-${response.body.refund.id}` },
     );
-    expect(await refundRows(order.id)).toEqual([{ id: response.body.refund.id, amount_cents: 5599, stripe_refund_id: response.body.refund.stripeRefundId, status: 'succeeded' }]);
+    expect(await refundRows(order.id)).toEqual([
+      {
+        id: response.body.refund.id,
+        amount_cents: 5599,
+        stripe_refund_id: response.body.refund.stripeRefundId,
+        status: 'succeeded',
+      },
+    ]);
     expect(await inventoryOf(mug.id)).toBe(10);
     expect(await inventoryOf(tee.id)).toBe(5);
     expect(await orderRow(order.id)).toMatchObject({ status: 'refunded' });
@@ -56,14 +82,20 @@ describe('POST /orders/{orderId}/refunds', () => {
   test('a partial refund gives back only those quantities and keeps the order paid', async () => {
     const mug = await givenProduct({ priceCents: 1500, stock: 10 });
     const tee = await givenProduct({ priceCents: 2599, stock: 5 });
-    const order = await givenPaidOrder([{ productId: mug.id, quantity: 3 }, { productId: tee.id, quantity: 1 }]);
+    const order = await givenPaidOrder([
+      { productId: mug.id, quantity: 3 },
+      { productId: tee.id, quantity: 1 },
+    ]);
     stripeRefunds();
 
     const response = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
 
     expect(response.statusCode).toBe(201);
     expect(response.body.order).toEqual({ id: order.id, status: 'paid' });
-    expect(response.body.refund).toMatchObject({ amountCents: 1500, items: [{ productId: mug.id, quantity: 1, amountCents: 1500 }] });
+    expect(response.body.refund).toMatchObject({
+      amountCents: 1500,
+      items: [{ productId: mug.id, quantity: 1, amountCents: 1500 }],
+    });
     expect(mockRefundsCreate).toHaveBeenCalledWith(
       expect.objectContaining({ payment_intent: order.paymentIntentId, amount: 1500 }),
       { idempotencyKey: `refund-${response.body.refund.id}` },
@@ -80,21 +112,32 @@ describe('POST /orders/{orderId}/refunds', () => {
     // Prepare: the order bought every unit there was, so only refunded units can be sold again.
     const mug = await givenProduct({ priceCents: 1500, stock: 3 });
     const tee = await givenProduct({ priceCents: 2599, stock: 2 });
-    const order = await givenPaidOrder([{ productId: mug.id, quantity: 3 }, { productId: tee.id, quantity: 2 }]);
+    const order = await givenPaidOrder([
+      { productId: mug.id, quantity: 3 },
+      { productId: tee.id, quantity: 2 },
+    ]);
     expect([await availableOf(mug.id), await availableOf(tee.id)]).toEqual([0, 0]);
     stripeRefunds();
 
     // Act
-    const response = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 2 }, { productId: tee.id, quantity: 1 }] });
+    const response = await postRefund(order.id, {
+      items: [
+        { productId: mug.id, quantity: 2 },
+        { productId: tee.id, quantity: 1 },
+      ],
+    });
 
     // Assess
     expect(response.statusCode).toBe(201);
     expect(response.body.order).toEqual({ id: order.id, status: 'paid' });
     expect(response.body.refund).toMatchObject({ amountCents: 2 * 1500 + 2599, status: 'succeeded' });
     expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
-    expect(mockRefundsCreate).toHaveBeenCalledWith(expect.objectContaining({ payment_intent: order.paymentIntentId, amount: 5599 }), {
-      idempotencyKey: `refund-${response.body.refund.id}`,
-    });
+    expect(mockRefundsCreate).toHaveBeenCalledWith(
+      expect.objectContaining({ payment_intent: order.paymentIntentId, amount: 5599 }),
+      {
+        idempotencyKey: `refund-${response.body.refund.id}`,
+      },
+    );
     expect([await inventoryOf(mug.id), await inventoryOf(tee.id)]).toEqual([2, 1]);
     await expectSellableExactly(mug.id, 2);
     await expectSellableExactly(tee.id, 1);
@@ -119,7 +162,11 @@ describe('POST /orders/{orderId}/refunds', () => {
   describe('409 order_not_refundable for an order that is not paid: nothing sent to Stripe, no stock moved', () => {
     /** Asks for a full refund of `orderId` and checks the refusal changed nothing: no Stripe call, no refund row, no stock. */
     async function expectRefused(orderId: string, productId: string, status: string) {
-      const before = { inventory: await inventoryOf(productId), available: await availableOf(productId), refunds: await countRows('refunds') };
+      const before = {
+        inventory: await inventoryOf(productId),
+        available: await availableOf(productId),
+        refunds: await countRows('refunds'),
+      };
       mockRefundsCreate.mockClear();
       stripeRefunds();
 
@@ -128,7 +175,11 @@ describe('POST /orders/{orderId}/refunds', () => {
       expect(response.statusCode).toBe(409);
       expect(response.body.error).toMatchObject({ code: 'order_not_refundable', orderId, status });
       expect(mockRefundsCreate).not.toHaveBeenCalled();
-      expect({ inventory: await inventoryOf(productId), available: await availableOf(productId), refunds: await countRows('refunds') }).toEqual(before);
+      expect({
+        inventory: await inventoryOf(productId),
+        available: await availableOf(productId),
+        refunds: await countRows('refunds'),
+      }).toEqual(before);
       expect(await orderRow(orderId)).toMatchObject({ status });
       return before;
     }
@@ -145,7 +196,10 @@ describe('POST /orders/{orderId}/refunds', () => {
     test('failed because the card was declined (with a PaymentIntent): refused, and the stock it never took is not "given back"', async () => {
       const mug = await givenProduct({ stock: 10 });
       const orderId = await givenDeclinedOrder([{ productId: mug.id, quantity: 2 }]);
-      expect(await orderRow(orderId)).toMatchObject({ failure_code: 'payment_declined', payment_intent_id: expect.stringMatching(/^pi_/) });
+      expect(await orderRow(orderId)).toMatchObject({
+        failure_code: 'payment_declined',
+        payment_intent_id: expect.stringMatching(/^pi_/),
+      });
 
       const before = await expectRefused(orderId, mug.id, 'failed');
 
@@ -161,7 +215,11 @@ describe('POST /orders/{orderId}/refunds', () => {
       await setStock(db(), redis(), mug.id, 0);
       stripeRefunds();
       expect((await deliver(paymentEvent('payment_intent.succeeded', order).payload)).statusCode).toBe(200);
-      expect(await orderRow(order.id)).toMatchObject({ status: 'failed', failure_code: 'out_of_stock_after_payment', payment_intent_id: order.paymentIntentId });
+      expect(await orderRow(order.id)).toMatchObject({
+        status: 'failed',
+        failure_code: 'out_of_stock_after_payment',
+        payment_intent_id: order.paymentIntentId,
+      });
       expect(await refundRows(order.id)).toEqual([expect.objectContaining({ amount_cents: 900, status: 'succeeded' })]);
       expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
 
@@ -276,7 +334,11 @@ describe('POST /orders/{orderId}/refunds', () => {
 
     const first = await postRefund(order.id, body, { idempotencyKey: 'refund-key' });
     const replay = await postRefund(order.id, body, { idempotencyKey: 'refund-key' });
-    const other = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 2 }] }, { idempotencyKey: 'refund-key' });
+    const other = await postRefund(
+      order.id,
+      { items: [{ productId: mug.id, quantity: 2 }] },
+      { idempotencyKey: 'refund-key' },
+    );
 
     expect(first.statusCode).toBe(201);
     expect(replay.statusCode).toBe(201);
@@ -298,7 +360,9 @@ describe('POST /orders/{orderId}/refunds', () => {
     const failed = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
     expect(failed.statusCode).toBe(503);
     expect(failed.body.error.code).toBe('payment_provider_unavailable');
-    expect(await refundRows(order.id)).toEqual([expect.objectContaining({ status: 'pending', stripe_refund_id: null })]);
+    expect(await refundRows(order.id)).toEqual([
+      expect.objectContaining({ status: 'pending', stripe_refund_id: null }),
+    ]);
     expect(await inventoryOf(mug.id)).toBe(8);
     expect(await availableOf(mug.id)).toBe(8);
 
@@ -308,7 +372,11 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(next.statusCode).toBe(201);
     expect(next.body.order.status).toBe('refunded');
     const keys = mockRefundsCreate.mock.calls.map(([, options]) => options.idempotencyKey);
-    expect(keys).toEqual([`refund-${failed.body.error.refundId}`, `refund-${failed.body.error.refundId}`, `refund-${next.body.refund.id}`]);
+    expect(keys).toEqual([
+      `refund-${failed.body.error.refundId}`,
+      `refund-${failed.body.error.refundId}`,
+      `refund-${next.body.refund.id}`,
+    ]);
     expect((await refundRows(order.id)).map((r) => r.status)).toEqual(['succeeded', 'succeeded']);
     expect(await inventoryOf(mug.id)).toBe(10);
     await expectSellableExactly(mug.id, 10);
@@ -326,7 +394,11 @@ describe('POST /orders/{orderId}/refunds', () => {
     const retried = await postRefund(order.id, body, { idempotencyKey: 'refund-503' });
 
     expect(retried.statusCode).toBe(201);
-    expect(retried.body.refund).toMatchObject({ id: failed.body.error.refundId, amountCents: 1000, status: 'succeeded' });
+    expect(retried.body.refund).toMatchObject({
+      id: failed.body.error.refundId,
+      amountCents: 1000,
+      status: 'succeeded',
+    });
     expect(retried.body.order.status).toBe('paid');
     expect(await countRows('refunds')).toBe(1);
     expect(mockRefundsCreate.mock.calls.map(([, options]) => options.idempotencyKey)).toEqual([
@@ -338,9 +410,10 @@ describe('POST /orders/{orderId}/refunds', () => {
   });
 
   describe('a refund Stripe refuses for good (4xx)', () => {
-    const alreadyRefunded = () => invalidRequestError('charge_already_refunded', 'Charge ch_1 has already been refunded.');
+    const alreadyRefunded = () =>
+      invalidRequestError('charge_already_refunded', 'Charge ch_1 has already been refunded.');
 
-    test('answers 409 refund_rejected with Stripe\'s code, records the refund failed, moves no stock and lets the lines be refunded again', async () => {
+    test("answers 409 refund_rejected with Stripe's code, records the refund failed, moves no stock and lets the lines be refunded again", async () => {
       // Prepare
       const mug = await givenProduct({ priceCents: 1000, stock: 10 });
       const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
@@ -351,11 +424,17 @@ describe('POST /orders/{orderId}/refunds', () => {
 
       // Assess: Stripe was asked whether a refund of ours exists before the row was failed.
       expect(refused.statusCode).toBe(409);
-      expect(refused.body.error).toMatchObject({ code: 'refund_rejected', orderId: order.id, providerCode: 'charge_already_refunded' });
+      expect(refused.body.error).toMatchObject({
+        code: 'refund_rejected',
+        orderId: order.id,
+        providerCode: 'charge_already_refunded',
+      });
       expect(mockRefundsList).toHaveBeenCalledWith({ payment_intent: order.paymentIntentId, limit: 100 });
       const [failedRow] = await refundRows(order.id);
       expect(failedRow).toMatchObject({ id: refused.body.error.refundId, status: 'failed', stripe_refund_id: null });
-      const { rows } = await db().query('SELECT failure_reason FROM refunds WHERE id = $1', [refused.body.error.refundId]);
+      const { rows } = await db().query('SELECT failure_reason FROM refunds WHERE id = $1', [
+        refused.body.error.refundId,
+      ]);
       expect(rows).toEqual([{ failure_reason: 'charge_already_refunded' }]);
       expect(await inventoryOf(mug.id)).toBe(8);
       expect(await availableOf(mug.id)).toBe(8);
@@ -400,17 +479,36 @@ describe('POST /orders/{orderId}/refunds', () => {
       const mug = await givenProduct({ priceCents: 1000, stock: 10 });
       const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
       mockRefundsCreate.mockRejectedValueOnce(connectionError());
-      const stuck = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] }, { idempotencyKey: 'lost-answer' });
+      const stuck = await postRefund(
+        order.id,
+        { items: [{ productId: mug.id, quantity: 1 }] },
+        { idempotencyKey: 'lost-answer' },
+      );
       expect(stuck.statusCode).toBe(503);
-      const madeEarlier = stripeRefund({ amount: 1000, currency: 'usd', paymentIntentId: order.paymentIntentId, metadata: { order_id: order.id, refund_id: stuck.body.error.refundId } });
+      const madeEarlier = stripeRefund({
+        amount: 1000,
+        currency: 'usd',
+        paymentIntentId: order.paymentIntentId,
+        metadata: { order_id: order.id, refund_id: stuck.body.error.refundId },
+      });
       mockRefundsCreate.mockRejectedValueOnce(alreadyRefunded());
       mockRefundsList.mockResolvedValue({ object: 'list', data: [madeEarlier], has_more: false, url: '/v1/refunds' });
 
-      const retried = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] }, { idempotencyKey: 'lost-answer' });
+      const retried = await postRefund(
+        order.id,
+        { items: [{ productId: mug.id, quantity: 1 }] },
+        { idempotencyKey: 'lost-answer' },
+      );
 
       expect(retried.statusCode).toBe(201);
-      expect(retried.body.refund).toMatchObject({ id: stuck.body.error.refundId, status: 'succeeded', stripeRefundId: madeEarlier.id });
-      expect(await refundRows(order.id)).toEqual([expect.objectContaining({ status: 'succeeded', stripe_refund_id: madeEarlier.id })]);
+      expect(retried.body.refund).toMatchObject({
+        id: stuck.body.error.refundId,
+        status: 'succeeded',
+        stripeRefundId: madeEarlier.id,
+      });
+      expect(await refundRows(order.id)).toEqual([
+        expect.objectContaining({ status: 'succeeded', stripe_refund_id: madeEarlier.id }),
+      ]);
       expect(await inventoryOf(mug.id)).toBe(9);
       expect(await availableOf(mug.id)).toBe(9);
       await expectSellableExactly(mug.id, 9);
@@ -426,7 +524,11 @@ describe('POST /orders/{orderId}/refunds', () => {
       const again = await postRefund(order.id, body, { idempotencyKey: 'refused' });
 
       expect([first.statusCode, again.statusCode]).toEqual([409, 409]);
-      expect(again.body.error).toMatchObject({ code: 'refund_rejected', refundId: first.body.error.refundId, providerCode: 'charge_already_refunded' });
+      expect(again.body.error).toMatchObject({
+        code: 'refund_rejected',
+        refundId: first.body.error.refundId,
+        providerCode: 'charge_already_refunded',
+      });
       expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
       expect(await countRows('refunds')).toBe(1);
       expect(await inventoryOf(mug.id)).toBe(8);
@@ -445,8 +547,16 @@ describe('POST /orders/{orderId}/refunds', () => {
     stripeRefunds();
 
     // Act
-    const refunded = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] }, { idempotencyKey: 'k' });
-    const replayed = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] }, { idempotencyKey: 'k' });
+    const refunded = await postRefund(
+      order.id,
+      { items: [{ productId: mug.id, quantity: 1 }] },
+      { idempotencyKey: 'k' },
+    );
+    const replayed = await postRefund(
+      order.id,
+      { items: [{ productId: mug.id, quantity: 1 }] },
+      { idempotencyKey: 'k' },
+    );
 
     // Assess
     expect(refunded.statusCode).toBe(201);

@@ -24,7 +24,11 @@ describe('POST /webhooks/stripe', () => {
       // Assess
       expect(response.statusCode).toBe(200);
       expect(response.body).toEqual({ received: true });
-      expect(mockConstructEvent).toHaveBeenCalledWith(expect.any(Buffer), expect.stringMatching(/^t=\d+,v1=/), expect.any(String));
+      expect(mockConstructEvent).toHaveBeenCalledWith(
+        expect.any(Buffer),
+        expect.stringMatching(/^t=\d+,v1=/),
+        expect.any(String),
+      );
       expect(await orderRow(order.id)).toMatchObject({ status: 'paid', last_event_created: String(event.created) });
       expect(await inventoryOf(product.id)).toBe(3);
       expect(await holdOf(order.id)).toEqual({});
@@ -40,7 +44,11 @@ describe('POST /webhooks/stripe', () => {
       const response = await deliver(paymentEvent('payment_intent.payment_failed', order).payload);
 
       expect(response.statusCode).toBe(200);
-      expect(await orderRow(order.id)).toMatchObject({ status: 'failed', failure_code: 'payment_declined', decline_code: 'insufficient_funds' });
+      expect(await orderRow(order.id)).toMatchObject({
+        status: 'failed',
+        failure_code: 'payment_declined',
+        decline_code: 'insufficient_funds',
+      });
       expect(await inventoryOf(product.id)).toBe(5);
       expect(await holdOf(order.id)).toEqual({});
       expect(await heldOf(product.id)).toBe(0);
@@ -80,7 +88,9 @@ describe('POST /webhooks/stripe', () => {
       const product = await givenProduct({ stock: 5 });
       const order = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
 
-      const response = await deliver(paymentEvent('payment_intent.succeeded', order).payload, { secret: OLD_WEBHOOK_SECRET });
+      const response = await deliver(paymentEvent('payment_intent.succeeded', order).payload, {
+        secret: OLD_WEBHOOK_SECRET,
+      });
 
       expect(response.statusCode).toBe(200);
       expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
@@ -110,31 +120,49 @@ describe('POST /webhooks/stripe', () => {
       ['data missing', (e: Record<string, unknown>) => ({ ...e, data: undefined })],
       ['data null', (e: Record<string, unknown>) => ({ ...e, data: null })],
       ['data.object null', (e: Record<string, unknown>) => ({ ...e, data: { object: null } })],
-      ['data.object without an id', (e: Record<string, unknown>) => ({ ...e, data: { object: { object: 'payment_intent', metadata: {} } } })],
+      [
+        'data.object without an id',
+        (e: Record<string, unknown>) => ({ ...e, data: { object: { object: 'payment_intent', metadata: {} } } }),
+      ],
       ['data.object a string', (e: Record<string, unknown>) => ({ ...e, data: { object: 'pi_1' } })],
-      ['data.object.metadata a string', (e: Record<string, unknown>) => ({ ...e, data: { object: { id: 'pi_1', metadata: 'x' } } })],
+      [
+        'data.object.metadata a string',
+        (e: Record<string, unknown>) => ({ ...e, data: { object: { id: 'pi_1', metadata: 'x' } } }),
+      ],
       ['created 1e20', (e: Record<string, unknown>) => ({ ...e, created: 1e20 })],
       ['created 1.5', (e: Record<string, unknown>) => ({ ...e, created: 1.5 })],
       ['created negative', (e: Record<string, unknown>) => ({ ...e, created: -1 })],
-    ])('a signed %s gets 400 invalid_request for both handled types; nothing changes, nothing is marked', async (_, malform) => {
-      const product = await givenProduct({ stock: 5 });
-      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
-      for (const type of ['payment_intent.succeeded', 'payment_intent.payment_failed'] as const) {
-        const { event } = paymentEvent(type, order);
-        const payload = JSON.stringify(malform(event as unknown as Record<string, unknown>));
+    ])(
+      'a signed %s gets 400 invalid_request for both handled types; nothing changes, nothing is marked',
+      async (_, malform) => {
+        const product = await givenProduct({ stock: 5 });
+        const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+        for (const type of ['payment_intent.succeeded', 'payment_intent.payment_failed'] as const) {
+          const { event } = paymentEvent(type, order);
+          const payload = JSON.stringify(malform(event as unknown as Record<string, unknown>));
 
-        const response = await deliver(payload);
+          const response = await deliver(payload);
 
-        expect({ type, status: response.statusCode, code: response.body.error?.code }).toEqual({ type, status: 400, code: 'invalid_request' });
-      }
-      expect(await orderRow(order.id)).toMatchObject({ status: 'pending', last_event_created: null });
-      expect(await inventoryOf(product.id)).toBe(5);
-      expect(await holdOf(order.id)).toEqual({ [product.id]: '2' });
-      expect(await redis().keys('stripe:event:*')).toEqual([]);
-    });
+          expect({ type, status: response.statusCode, code: response.body.error?.code }).toEqual({
+            type,
+            status: 400,
+            code: 'invalid_request',
+          });
+        }
+        expect(await orderRow(order.id)).toMatchObject({ status: 'pending', last_event_created: null });
+        expect(await inventoryOf(product.id)).toBe(5);
+        expect(await holdOf(order.id)).toEqual({ [product.id]: '2' });
+        expect(await redis().keys('stripe:event:*')).toEqual([]);
+      },
+    );
 
     test('an event type the service does not handle is acknowledged whatever its object holds', async () => {
-      const { event } = paymentEvent('payment_intent.succeeded', { id: '00000000-0000-4000-8000-000000000000', paymentIntentId: 'pi_x', amountCents: 1, currency: 'usd' });
+      const { event } = paymentEvent('payment_intent.succeeded', {
+        id: '00000000-0000-4000-8000-000000000000',
+        paymentIntentId: 'pi_x',
+        amountCents: 1,
+        currency: 'usd',
+      });
       const response = await deliver(JSON.stringify({ ...event, type: 'customer.created', data: null }));
 
       expect(response.statusCode).toBe(200);
@@ -178,7 +206,12 @@ describe('POST /webhooks/stripe', () => {
       const product = await givenProduct({ stock: 5 });
       const order = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
       const other = stripeEvent('charge.refunded', { id: 'ch_1', object: 'charge' });
-      const stranger = paymentEvent('payment_intent.succeeded', { id: '00000000-0000-4000-8000-000000000000', paymentIntentId: 'pi_stranger', amountCents: 100, currency: 'usd' });
+      const stranger = paymentEvent('payment_intent.succeeded', {
+        id: '00000000-0000-4000-8000-000000000000',
+        paymentIntentId: 'pi_stranger',
+        amountCents: 100,
+        currency: 'usd',
+      });
 
       const responses = [await deliver(JSON.stringify(other)), await deliver(stranger.payload)];
 
@@ -226,7 +259,15 @@ describe('POST /webhooks/stripe', () => {
       const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
       const succeeded = paymentEvent('payment_intent.succeeded', order, { created: now() - 10 });
       const failed = paymentEvent('payment_intent.payment_failed', order, { created: now() - 5 });
-      mockPaymentIntentsRetrieve.mockResolvedValue(paymentIntent({ id: order.paymentIntentId, status: 'succeeded', amount: order.amountCents, currency: 'usd', orderId: order.id }));
+      mockPaymentIntentsRetrieve.mockResolvedValue(
+        paymentIntent({
+          id: order.paymentIntentId,
+          status: 'succeeded',
+          amount: order.amountCents,
+          currency: 'usd',
+          orderId: order.id,
+        }),
+      );
 
       await deliver(succeeded.payload);
       expect(await inventoryOf(product.id)).toBe(3);
@@ -247,7 +288,13 @@ describe('POST /webhooks/stripe', () => {
       const succeeded = paymentEvent('payment_intent.succeeded', order, { created: now() - 10 });
       const failed = paymentEvent('payment_intent.payment_failed', order, { created: now() - 5 });
       mockPaymentIntentsRetrieve.mockResolvedValue(
-        paymentIntent({ id: order.paymentIntentId, status: 'requires_payment_method', amount: order.amountCents, currency: 'usd', orderId: order.id }),
+        paymentIntent({
+          id: order.paymentIntentId,
+          status: 'requires_payment_method',
+          amount: order.amountCents,
+          currency: 'usd',
+          orderId: order.id,
+        }),
       );
 
       await deliver(succeeded.payload);
@@ -286,7 +333,10 @@ describe('POST /webhooks/stripe', () => {
       await deliver(succeeded.payload);
       await deliver(failed.payload);
 
-      expect(await orderRow(order.id)).toMatchObject({ status: 'paid', last_event_created: String(succeeded.event.created) });
+      expect(await orderRow(order.id)).toMatchObject({
+        status: 'paid',
+        last_event_created: String(succeeded.event.created),
+      });
       expect(await inventoryOf(product.id)).toBe(3);
     });
 
@@ -322,7 +372,9 @@ describe('POST /webhooks/stripe', () => {
       // Prepare: a 1-unit product held by a 3-D Secure order whose hold expires, then sold to another.
       const product = await givenProduct({ priceCents: 4500, stock: 1 });
       stripeAnswers('requires_action');
-      const slow = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { config: { reservationTtlSeconds: 1 } });
+      const slow = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), {
+        config: { reservationTtlSeconds: 1 },
+      });
       await new Promise((r) => setTimeout(r, 1_200));
       stripeAnswers('succeeded');
       const fast = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]));
@@ -340,12 +392,29 @@ describe('POST /webhooks/stripe', () => {
 
       // Assess
       expect(response.statusCode).toBe(200);
-      expect(await orderRow(slow.body.order.id)).toMatchObject({ status: 'failed', failure_code: 'out_of_stock_after_payment', failure_product_id: product.id });
+      expect(await orderRow(slow.body.order.id)).toMatchObject({
+        status: 'failed',
+        failure_code: 'out_of_stock_after_payment',
+        failure_product_id: product.id,
+      });
       expect(await inventoryOf(product.id)).toBe(0);
       expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
-      const { rows } = await db().query('SELECT amount_cents, status, reason, stripe_refund_id FROM refunds WHERE order_id = $1', [slow.body.order.id]);
-      expect(rows).toEqual([{ amount_cents: 4500, status: 'succeeded', reason: 'out_of_stock_after_payment', stripe_refund_id: expect.stringMatching(/^re_/) }]);
-      const [params, options] = mockRefundsCreate.mock.calls[0] as [{ payment_intent: string; amount: number }, { idempotencyKey: string }];
+      const { rows } = await db().query(
+        'SELECT amount_cents, status, reason, stripe_refund_id FROM refunds WHERE order_id = $1',
+        [slow.body.order.id],
+      );
+      expect(rows).toEqual([
+        {
+          amount_cents: 4500,
+          status: 'succeeded',
+          reason: 'out_of_stock_after_payment',
+          stripe_refund_id: expect.stringMatching(/^re_/),
+        },
+      ]);
+      const [params, options] = mockRefundsCreate.mock.calls[0] as [
+        { payment_intent: string; amount: number },
+        { idempotencyKey: string },
+      ];
       expect(params).toMatchObject({ payment_intent: slow.body.order.paymentIntentId, amount: 4500 });
       expect(options.idempotencyKey).toMatch(/^refund-/);
     });
@@ -354,7 +423,9 @@ describe('POST /webhooks/stripe', () => {
       // Prepare: as above, a late success whose stock was sold to another order.
       const product = await givenProduct({ priceCents: 4500, stock: 1 });
       stripeAnswers('requires_action');
-      const slow = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), { config: { reservationTtlSeconds: 1 } });
+      const slow = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), {
+        config: { reservationTtlSeconds: 1 },
+      });
       await new Promise((r) => setTimeout(r, 1_200));
       stripeAnswers('succeeded');
       expect((await postOrder(orderBody([{ productId: product.id, quantity: 1 }]))).statusCode).toBe(201);
@@ -369,8 +440,14 @@ describe('POST /webhooks/stripe', () => {
       expect(unavailable.headers['Retry-After']).toBe('2');
       expect(unavailable.body.error.code).toBe('payment_provider_unavailable');
       expect(await redis().exists(keys.stripeEvent(late.event.id))).toBe(0);
-      expect(await orderRow(slow.body.order.id)).toMatchObject({ status: 'failed', failure_code: 'out_of_stock_after_payment' });
-      const pending = await db().query<{ id: string; status: string }>('SELECT id, status FROM refunds WHERE order_id = $1', [slow.body.order.id]);
+      expect(await orderRow(slow.body.order.id)).toMatchObject({
+        status: 'failed',
+        failure_code: 'out_of_stock_after_payment',
+      });
+      const pending = await db().query<{ id: string; status: string }>(
+        'SELECT id, status FROM refunds WHERE order_id = $1',
+        [slow.body.order.id],
+      );
       expect(pending.rows).toEqual([{ id: expect.any(String), status: 'pending' }]);
       const refundId = pending.rows[0]?.id;
 
@@ -380,7 +457,9 @@ describe('POST /webhooks/stripe', () => {
       const redelivered = await deliver(late.payload);
 
       expect(redelivered.statusCode).toBe(200);
-      const { rows } = await db().query('SELECT amount_cents, status FROM refunds WHERE order_id = $1', [slow.body.order.id]);
+      const { rows } = await db().query('SELECT amount_cents, status FROM refunds WHERE order_id = $1', [
+        slow.body.order.id,
+      ]);
       expect(rows).toEqual([{ amount_cents: 4500, status: 'succeeded' }]);
       expect(mockRefundsCreate.mock.calls.map(([, options]) => options.idempotencyKey)).toEqual([
         `refund-${refundId}`,

@@ -82,32 +82,81 @@ export interface BeforeState {
 
 export const BEFORE = {
   pending: {
-    status: 'pending', failureCode: null, failureProduct: null, declineCode: null, lastEventCreated: null,
-    hasPaymentIntent: true, refunded: {}, refunds: [], holdWhenStockEnough: true,
+    status: 'pending',
+    failureCode: null,
+    failureProduct: null,
+    declineCode: null,
+    lastEventCreated: null,
+    hasPaymentIntent: true,
+    refunded: {},
+    refunds: [],
+    holdWhenStockEnough: true,
   },
   paid: {
-    status: 'paid', failureCode: null, failureProduct: null, declineCode: null, lastEventCreated: T0,
-    hasPaymentIntent: true, refunded: {}, refunds: [], holdWhenStockEnough: false,
+    status: 'paid',
+    failureCode: null,
+    failureProduct: null,
+    declineCode: null,
+    lastEventCreated: T0,
+    hasPaymentIntent: true,
+    refunded: {},
+    refunds: [],
+    holdWhenStockEnough: false,
   },
   'failed(payment_declined)': {
-    status: 'failed', failureCode: 'payment_declined', failureProduct: null, declineCode: 'generic_decline', lastEventCreated: T0,
-    hasPaymentIntent: true, refunded: {}, refunds: [], holdWhenStockEnough: false,
+    status: 'failed',
+    failureCode: 'payment_declined',
+    failureProduct: null,
+    declineCode: 'generic_decline',
+    lastEventCreated: T0,
+    hasPaymentIntent: true,
+    refunded: {},
+    refunds: [],
+    holdWhenStockEnough: false,
   },
   'failed(insufficient_inventory)': {
-    status: 'failed', failureCode: 'insufficient_inventory', failureProduct: 'A', declineCode: null, lastEventCreated: T0,
-    hasPaymentIntent: false, refunded: {}, refunds: [], holdWhenStockEnough: false,
+    status: 'failed',
+    failureCode: 'insufficient_inventory',
+    failureProduct: 'A',
+    declineCode: null,
+    lastEventCreated: T0,
+    hasPaymentIntent: false,
+    refunded: {},
+    refunds: [],
+    holdWhenStockEnough: false,
   },
   'failed(out_of_stock_after_payment)': {
-    status: 'failed', failureCode: 'out_of_stock_after_payment', failureProduct: 'A', declineCode: null, lastEventCreated: T0,
-    hasPaymentIntent: true, refunded: {}, refunds: [{ units: {}, reason: 'out_of_stock_after_payment' }], holdWhenStockEnough: false,
+    status: 'failed',
+    failureCode: 'out_of_stock_after_payment',
+    failureProduct: 'A',
+    declineCode: null,
+    lastEventCreated: T0,
+    hasPaymentIntent: true,
+    refunded: {},
+    refunds: [{ units: {}, reason: 'out_of_stock_after_payment' }],
+    holdWhenStockEnough: false,
   },
   refunded: {
-    status: 'refunded', failureCode: null, failureProduct: null, declineCode: null, lastEventCreated: T0,
-    hasPaymentIntent: true, refunded: 'all', refunds: [{ units: 'all', reason: 'requested_by_customer' }], holdWhenStockEnough: false,
+    status: 'refunded',
+    failureCode: null,
+    failureProduct: null,
+    declineCode: null,
+    lastEventCreated: T0,
+    hasPaymentIntent: true,
+    refunded: 'all',
+    refunds: [{ units: 'all', reason: 'requested_by_customer' }],
+    holdWhenStockEnough: false,
   },
   'paid, partially refunded': {
-    status: 'paid', failureCode: null, failureProduct: null, declineCode: null, lastEventCreated: T0,
-    hasPaymentIntent: true, refunded: { A: 1 }, refunds: [{ units: { A: 1 }, reason: 'requested_by_customer' }], holdWhenStockEnough: false,
+    status: 'paid',
+    failureCode: null,
+    failureProduct: null,
+    declineCode: null,
+    lastEventCreated: T0,
+    hasPaymentIntent: true,
+    refunded: { A: 1 },
+    refunds: [{ units: { A: 1 }, reason: 'requested_by_customer' }],
+    holdWhenStockEnough: false,
   },
 } as const satisfies Record<string, BeforeState>;
 export type Before = keyof typeof BEFORE;
@@ -167,33 +216,60 @@ const stock = (d: Partial<Record<ProductKey, number>>): Record<ProductKey, numbe
 export function ignored(before: Before): Outcome {
   const b: BeforeState = BEFORE[before];
   return {
-    applies: false, status: b.status, failureCode: b.failureCode, failureProduct: b.failureProduct,
-    stockDelta: NO_STOCK, lastEventCreated: 'before', stripeRefund: null, stripeAsked: false,
+    applies: false,
+    status: b.status,
+    failureCode: b.failureCode,
+    failureProduct: b.failureProduct,
+    stockDelta: NO_STOCK,
+    lastEventCreated: 'before',
+    stripeRefund: null,
+    stripeAsked: false,
   };
 }
 
 /** Enters (or stays in) paid; `taken` is the stock it takes on entering. */
 function paid(taken: Partial<Record<ProductKey, number>>, last: Outcome['lastEventCreated']): Outcome {
   return {
-    applies: true, status: 'paid', failureCode: null, failureProduct: null,
-    stockDelta: stock(taken), lastEventCreated: last, stripeRefund: null, stripeAsked: false,
+    applies: true,
+    status: 'paid',
+    failureCode: null,
+    failureProduct: null,
+    stockDelta: stock(taken),
+    lastEventCreated: last,
+    stripeRefund: null,
+    stripeAsked: false,
   };
 }
 
 /** Paid, but a line's stock is gone: failed out_of_stock_after_payment, nothing taken, refunded in full. */
 function outOfStock(order: OrderShape, last: Outcome['lastEventCreated']): Outcome {
   return {
-    applies: true, status: 'failed', failureCode: 'out_of_stock_after_payment', failureProduct: SHORT[order],
-    stockDelta: NO_STOCK, lastEventCreated: last,
-    stripeRefund: { amountCents: AMOUNT[order], reason: 'out_of_stock_after_payment' }, stripeAsked: false,
+    applies: true,
+    status: 'failed',
+    failureCode: 'out_of_stock_after_payment',
+    failureProduct: SHORT[order],
+    stockDelta: NO_STOCK,
+    lastEventCreated: last,
+    stripeRefund: { amountCents: AMOUNT[order], reason: 'out_of_stock_after_payment' },
+    stripeAsked: false,
   };
 }
 
 /** Failed (payment_declined); `givenBack` is the unrefunded stock a paid order returns on leaving paid. */
-function failed(givenBack: Partial<Record<ProductKey, number>>, last: Outcome['lastEventCreated'], o: { stripeAsked?: boolean } = {}): Outcome {
+function failed(
+  givenBack: Partial<Record<ProductKey, number>>,
+  last: Outcome['lastEventCreated'],
+  o: { stripeAsked?: boolean } = {},
+): Outcome {
   return {
-    applies: true, status: 'failed', failureCode: 'payment_declined', failureProduct: null,
-    stockDelta: stock(givenBack), lastEventCreated: last, stripeRefund: null, stripeAsked: o.stripeAsked ?? false,
+    applies: true,
+    status: 'failed',
+    failureCode: 'payment_declined',
+    failureProduct: null,
+    stockDelta: stock(givenBack),
+    lastEventCreated: last,
+    stripeRefund: null,
+    stripeAsked: o.stripeAsked ?? false,
   };
 }
 
@@ -202,13 +278,30 @@ function keptPaid(before: Before): Outcome {
   return { ...ignored(before), stripeAsked: true };
 }
 
-function refundAnswer(answer: 201, status: OrderStatus, back: Partial<Record<ProductKey, number>>, amountCents: number): Outcome;
+function refundAnswer(
+  answer: 201,
+  status: OrderStatus,
+  back: Partial<Record<ProductKey, number>>,
+  amountCents: number,
+): Outcome;
 function refundAnswer(answer: 409 | 422, before: Before): Outcome;
-function refundAnswer(answer: 201 | 409 | 422, a: OrderStatus | Before, back?: Partial<Record<ProductKey, number>>, amountCents?: number): Outcome {
+function refundAnswer(
+  answer: 201 | 409 | 422,
+  a: OrderStatus | Before,
+  back?: Partial<Record<ProductKey, number>>,
+  amountCents?: number,
+): Outcome {
   if (answer !== 201) return { ...ignored(a as Before), answer };
   return {
-    applies: true, status: a as OrderStatus, failureCode: null, failureProduct: null, stockDelta: stock(back ?? {}),
-    lastEventCreated: 'before', stripeRefund: { amountCents: amountCents ?? 0, reason: 'operator' }, stripeAsked: false, answer,
+    applies: true,
+    status: a as OrderStatus,
+    failureCode: null,
+    failureProduct: null,
+    stockDelta: stock(back ?? {}),
+    lastEventCreated: 'before',
+    stripeRefund: { amountCents: amountCents ?? 0, reason: 'operator' },
+    stripeAsked: false,
+    answer,
   };
 }
 
@@ -217,29 +310,64 @@ function refundAnswer(answer: 201 | 409 | 422, a: OrderStatus | Before, back?: P
 const SUCCEEDED_SYNC = { kind: 'succeeded', via: 'sync' } as const;
 const succeededWebhook = (when: When) => ({ kind: 'succeeded', via: 'webhook', when }) as const;
 const FAILED_SYNC = { kind: 'failed', via: 'sync' } as const;
-const failedWebhook = (when: When, stripeSays?: StripeSays) => ({ kind: 'failed', via: 'webhook', when, ...(stripeSays ? { stripeSays } : {}) }) as const;
+const failedWebhook = (when: When, stripeSays?: StripeSays) =>
+  ({ kind: 'failed', via: 'webhook', when, ...(stripeSays ? { stripeSays } : {}) }) as const;
 const WHENS: When[] = ['older', 'same_second', 'newer'];
 
 /** One row per stock level for an event whose outcome depends on the stock. */
-function byStock(before: Before, order: OrderShape, event: PaymentEvent, outcomes: Record<StockLevel, Outcome>, codeToday?: Partial<Record<StockLevel, Row['codeToday']>>): Row[] {
-  return (['enough', 'too_few'] as const).map((s) => ({ before, order, event, stock: s, expected: outcomes[s], ...(codeToday?.[s] ? { codeToday: codeToday[s] } : {}) }));
+function byStock(
+  before: Before,
+  order: OrderShape,
+  event: PaymentEvent,
+  outcomes: Record<StockLevel, Outcome>,
+  codeToday?: Partial<Record<StockLevel, Row['codeToday']>>,
+): Row[] {
+  return (['enough', 'too_few'] as const).map((s) => ({
+    before,
+    order,
+    event,
+    stock: s,
+    expected: outcomes[s],
+    ...(codeToday?.[s] ? { codeToday: codeToday[s] } : {}),
+  }));
 }
 
 /** Events that never touch stock on entering paid run with enough stock only. */
-const row = (before: Before, event: PaymentEvent, expected: Outcome, order: OrderShape = 'two_lines'): Row => ({ before, order, event, stock: 'enough', expected });
+const row = (before: Before, event: PaymentEvent, expected: Outcome, order: OrderShape = 'two_lines'): Row => ({
+  before,
+  order,
+  event,
+  stock: 'enough',
+  expected,
+});
 
-const TAKE: Record<OrderShape, Partial<Record<ProductKey, number>>> = { two_lines: { A: -2, B: -3 }, one_line: { A: -2 } };
+const TAKE: Record<OrderShape, Partial<Record<ProductKey, number>>> = {
+  two_lines: { A: -2, B: -3 },
+  one_line: { A: -2 },
+};
 
 /** Synchronous success: payPending first when the order is pending; order_paid decides everything else. */
-function successRows(before: Before, outcomes: (order: OrderShape, via: 'sync' | When) => Record<StockLevel, Outcome>, codeToday?: (order: OrderShape, via: 'sync' | When) => Partial<Record<StockLevel, Row['codeToday']>> | undefined): Row[] {
+function successRows(
+  before: Before,
+  outcomes: (order: OrderShape, via: 'sync' | When) => Record<StockLevel, Outcome>,
+  codeToday?: (order: OrderShape, via: 'sync' | When) => Partial<Record<StockLevel, Row['codeToday']>> | undefined,
+): Row[] {
   return [
-    ...(['two_lines', 'one_line'] as const).flatMap((order) => byStock(before, order, SUCCEEDED_SYNC, outcomes(order, 'sync'), codeToday?.(order, 'sync'))),
-    ...WHENS.flatMap((when) => byStock(before, 'two_lines', succeededWebhook(when), outcomes('two_lines', when), codeToday?.('two_lines', when))),
+    ...(['two_lines', 'one_line'] as const).flatMap((order) =>
+      byStock(before, order, SUCCEEDED_SYNC, outcomes(order, 'sync'), codeToday?.(order, 'sync')),
+    ),
+    ...WHENS.flatMap((when) =>
+      byStock(before, 'two_lines', succeededWebhook(when), outcomes('two_lines', when), codeToday?.('two_lines', when)),
+    ),
   ];
 }
 
 /** For a state the success enters paid from: paid when every line has its stock, else out of stock after payment. */
-const entersPaid = (order: OrderShape, via: 'sync' | When, last: Outcome['lastEventCreated'] = via === 'sync' ? 'now' : 'event') => ({
+const entersPaid = (
+  order: OrderShape,
+  via: 'sync' | When,
+  last: Outcome['lastEventCreated'] = via === 'sync' ? 'now' : 'event',
+) => ({
   enough: paid(TAKE[order], last),
   too_few: outOfStock(order, last),
 });
@@ -270,7 +398,11 @@ export const PAYMENT_TRANSITIONS: Row[] = [
   row('paid', failedWebhook('same_second'), ignored('paid')), // a same-second tie goes to succeeded: Stripe not even asked
   row('paid', failedWebhook('newer', 'succeeded'), keptPaid('paid')),
   row('paid', failedWebhook('newer', 'processing'), keptPaid('paid')),
-  row('paid', failedWebhook('newer', 'requires_payment_method'), failed({ A: 2, B: 3 }, 'event', { stripeAsked: true })),
+  row(
+    'paid',
+    failedWebhook('newer', 'requires_payment_method'),
+    failed({ A: 2, B: 3 }, 'event', { stripeAsked: true }),
+  ),
   row('paid', { kind: 'refund', units: { A: 1 } }, refundAnswer(201, 'paid', { A: 1 }, 1000)),
   row('paid', { kind: 'refund', units: { A: 3 } }, refundAnswer(422, 'paid')),
   row('paid', { kind: 'refund', units: 'everything left' }, refundAnswer(201, 'refunded', { A: 2, B: 3 }, 3500)),
@@ -286,35 +418,56 @@ export const PAYMENT_TRANSITIONS: Row[] = [
   row('paid, partially refunded', failedWebhook('same_second'), ignored('paid, partially refunded')),
   row('paid, partially refunded', failedWebhook('newer', 'succeeded'), keptPaid('paid, partially refunded')),
   row('paid, partially refunded', failedWebhook('newer', 'processing'), keptPaid('paid, partially refunded')),
-  row('paid, partially refunded', failedWebhook('newer', 'requires_payment_method'), failed({ A: 1, B: 3 }, 'event', { stripeAsked: true })),
+  row(
+    'paid, partially refunded',
+    failedWebhook('newer', 'requires_payment_method'),
+    failed({ A: 1, B: 3 }, 'event', { stripeAsked: true }),
+  ),
   row('paid, partially refunded', { kind: 'refund', units: { A: 1 } }, refundAnswer(201, 'paid', { A: 1 }, 1000)),
   row('paid, partially refunded', { kind: 'refund', units: { A: 2 } }, refundAnswer(422, 'paid, partially refunded')),
-  row('paid, partially refunded', { kind: 'refund', units: 'everything left' }, refundAnswer(201, 'refunded', { A: 1, B: 3 }, 2500)),
+  row(
+    'paid, partially refunded',
+    { kind: 'refund', units: 'everything left' },
+    refundAnswer(201, 'refunded', { A: 1, B: 3 }, 2500),
+  ),
 
   // failed(payment_declined) at T0: a success not older than the decline wins (a same-second tie
   // goes to succeeded) and takes the stock, or fails out of stock and refunds.
   ...successRows('failed(payment_declined)', (order, via) =>
-    via === 'older' ? { enough: ignored('failed(payment_declined)'), too_few: ignored('failed(payment_declined)') } : entersPaid(order, via),
+    via === 'older'
+      ? { enough: ignored('failed(payment_declined)'), too_few: ignored('failed(payment_declined)') }
+      : entersPaid(order, via),
   ),
   row('failed(payment_declined)', FAILED_SYNC, failed({}, 'now')),
   row('failed(payment_declined)', failedWebhook('older'), ignored('failed(payment_declined)')),
   row('failed(payment_declined)', failedWebhook('same_second'), ignored('failed(payment_declined)')),
   row('failed(payment_declined)', failedWebhook('newer'), failed({}, 'event')),
-  row('failed(payment_declined)', { kind: 'refund', units: 'everything left' }, refundAnswer(409, 'failed(payment_declined)')),
+  row(
+    'failed(payment_declined)',
+    { kind: 'refund', units: 'everything left' },
+    refundAnswer(409, 'failed(payment_declined)'),
+  ),
 
   // failed(insufficient_inventory): our own refusal, and the customer was told the stock was not
   // there (409). A payment that did succeed for it after all (an earlier attempt's charge) never
   // makes it paid later: whatever the event's age and the stock, it fails out_of_stock_after_payment
   // (naming the product it was refused for) and the money is refunded in full, once.
   ...successRows('failed(insufficient_inventory)', (order, via) => {
-    const refused = { ...outOfStock(order, via === 'sync' ? 'now' : via === 'older' ? 'before' : 'event'), failureProduct: 'A' as const };
+    const refused = {
+      ...outOfStock(order, via === 'sync' ? 'now' : via === 'older' ? 'before' : 'event'),
+      failureProduct: 'A' as const,
+    };
     return { enough: refused, too_few: refused };
   }),
   row('failed(insufficient_inventory)', FAILED_SYNC, failed({}, 'now')),
   row('failed(insufficient_inventory)', failedWebhook('older'), ignored('failed(insufficient_inventory)')),
   row('failed(insufficient_inventory)', failedWebhook('same_second'), ignored('failed(insufficient_inventory)')),
   row('failed(insufficient_inventory)', failedWebhook('newer'), failed({}, 'event')),
-  row('failed(insufficient_inventory)', { kind: 'refund', units: 'everything left' }, refundAnswer(409, 'failed(insufficient_inventory)')),
+  row(
+    'failed(insufficient_inventory)',
+    { kind: 'refund', units: 'everything left' },
+    refundAnswer(409, 'failed(insufficient_inventory)'),
+  ),
 
   // failed(out_of_stock_after_payment): final; its refund already went to Stripe, once. Nothing moves it.
   ...successRows('failed(out_of_stock_after_payment)', () => ({
@@ -322,8 +475,14 @@ export const PAYMENT_TRANSITIONS: Row[] = [
     too_few: ignored('failed(out_of_stock_after_payment)'),
   })),
   row('failed(out_of_stock_after_payment)', FAILED_SYNC, ignored('failed(out_of_stock_after_payment)')),
-  ...WHENS.map((when) => row('failed(out_of_stock_after_payment)', failedWebhook(when), ignored('failed(out_of_stock_after_payment)'))),
-  row('failed(out_of_stock_after_payment)', { kind: 'refund', units: 'everything left' }, refundAnswer(409, 'failed(out_of_stock_after_payment)')),
+  ...WHENS.map((when) =>
+    row('failed(out_of_stock_after_payment)', failedWebhook(when), ignored('failed(out_of_stock_after_payment)')),
+  ),
+  row(
+    'failed(out_of_stock_after_payment)',
+    { kind: 'refund', units: 'everything left' },
+    refundAnswer(409, 'failed(out_of_stock_after_payment)'),
+  ),
 
   // refunded: past the payment states. Nothing moves it, no stock moves, nothing more is refunded.
   ...successRows('refunded', () => ({ enough: ignored('refunded'), too_few: ignored('refunded') })),
@@ -339,7 +498,9 @@ export const PAYMENT_TRANSITIONS: Row[] = [
 export function eventName(e: PaymentEvent): string {
   switch (e.kind) {
     case 'succeeded':
-      return e.via === 'sync' ? 'payment succeeded (synchronous answer)' : `payment_intent.succeeded (${e.when.replace('_', '-')})`;
+      return e.via === 'sync'
+        ? 'payment succeeded (synchronous answer)'
+        : `payment_intent.succeeded (${e.when.replace('_', '-')})`;
     case 'failed':
       return e.via === 'sync'
         ? 'payment declined (synchronous answer)'
@@ -347,14 +508,18 @@ export function eventName(e: PaymentEvent): string {
     case 'refund':
       return e.units === 'everything left'
         ? 'refund of everything left'
-        : `refund of ${Object.entries(e.units).map(([p, n]) => `${n} ${p}`).join(', ')}`;
+        : `refund of ${Object.entries(e.units)
+            .map(([p, n]) => `${n} ${p}`)
+            .join(', ')}`;
   }
 }
 
 function outcomeName(o: Outcome): string {
   if (o.answer && o.answer !== 201) return `${o.answer}, nothing changes`;
   if (!o.applies) return o.stripeAsked ? 'stays paid, nothing moves' : 'ignored, nothing changes';
-  const moved = Object.entries(o.stockDelta).filter(([, n]) => n !== 0).map(([p, n]) => `${p} ${n > 0 ? '+' : ''}${n}`);
+  const moved = Object.entries(o.stockDelta)
+    .filter(([, n]) => n !== 0)
+    .map(([p, n]) => `${p} ${n > 0 ? '+' : ''}${n}`);
   const parts = [o.failureCode ? `failed(${o.failureCode})` : o.status];
   parts.push(moved.length > 0 ? `stock ${moved.join(' ')}` : 'no stock moves');
   if (o.stripeRefund) parts.push(`refund ${o.stripeRefund.amountCents}`);

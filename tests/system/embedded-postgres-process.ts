@@ -24,7 +24,12 @@ async function main(): Promise<void> {
   await pg.initialise();
   await pg.start();
   process.on('message', (command: string) => {
-    const work = command === 'stop' ? pg.stop() : command === 'start' ? pg.start() : pg.stop().then(() => rmSync(dir, { recursive: true, force: true }));
+    const work =
+      command === 'stop'
+        ? pg.stop()
+        : command === 'start'
+          ? pg.start()
+          : pg.stop().then(() => rmSync(dir, { recursive: true, force: true }));
     work.then(
       () => {
         process.send?.('done');

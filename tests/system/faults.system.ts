@@ -1,4 +1,4 @@
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from 'pg';
@@ -6,11 +6,21 @@ import Stripe from 'stripe';
 import { freePort, ROOT } from '../../scripts/local-stack';
 import type { FaultMode } from '../../scripts/stripe-double';
 import { apiGatewayEvent } from '../helpers/events';
-import { givenProduct, inventoryOf, orderBody, startSystemStack, WEBHOOK_SECRET, type Container, type SystemStack } from './system-stack';
+import {
+  type Container,
+  givenProduct,
+  inventoryOf,
+  orderBody,
+  type SystemStack,
+  startSystemStack,
+  WEBHOOK_SECRET,
+} from './system-stack';
 
 /** Real faults, injected for real: a failing Stripe, a killed process, a Redis that forgets, a PostgreSQL restart, a webhook storm. */
 async function orderRow(stack: SystemStack, orderId: string) {
-  const { rows } = await stack.db.query('SELECT status, payment_intent_id, failure_code FROM orders WHERE id = $1', [orderId]);
+  const { rows } = await stack.db.query('SELECT status, payment_intent_id, failure_code FROM orders WHERE id = $1', [
+    orderId,
+  ]);
   return rows[0];
 }
 
@@ -34,32 +44,35 @@ describe('faults against committed data and Lambda containers as processes', () 
     ['500', 'answers 500'],
     ['timeout', 'charges, then never answers (timeout)'],
     ['drop', 'charges, then drops the connection'],
-  ])('Stripe %s (%s): 503, order pending, hold kept; the retry with the same key ends with exactly one charge', async (mode) => {
-    const sku = await givenProduct(stack.db, 3);
-    const key = randomUUID();
-    // Twice: the SDK retries once by itself (with the same idempotency key) before giving up.
-    stack.double.injectFault(mode, 2);
+  ])(
+    'Stripe %s (%s): 503, order pending, hold kept; the retry with the same key ends with exactly one charge',
+    async (mode) => {
+      const sku = await givenProduct(stack.db, 3);
+      const key = randomUUID();
+      // Twice: the SDK retries once by itself (with the same idempotency key) before giving up.
+      stack.double.injectFault(mode, 2);
 
-    const failed = await lambda.placeOrder(orderBody(sku, 2), key);
+      const failed = await lambda.placeOrder(orderBody(sku, 2), key);
 
-    expect(failed.statusCode).toBe(503);
-    expect(failed.body.error.code).toBe('payment_provider_unavailable');
-    expect(failed.headers['Retry-After']).toBeDefined();
-    const orderId = failed.body.error.orderId;
-    expect(await orderRow(stack, orderId)).toMatchObject({ status: 'pending' });
-    expect(await stack.redis.hgetall(`reservation:${orderId}`)).toEqual({ [sku]: '2' });
-    expect(await inventoryOf(stack.db, sku)).toBe(3);
-    expect(stack.double.intentsFor(orderId)).toHaveLength(mode === '500' ? 0 : 1);
+      expect(failed.statusCode).toBe(503);
+      expect(failed.body.error.code).toBe('payment_provider_unavailable');
+      expect(failed.headers['Retry-After']).toBeDefined();
+      const orderId = failed.body.error.orderId;
+      expect(await orderRow(stack, orderId)).toMatchObject({ status: 'pending' });
+      expect(await stack.redis.hgetall(`reservation:${orderId}`)).toEqual({ [sku]: '2' });
+      expect(await inventoryOf(stack.db, sku)).toBe(3);
+      expect(stack.double.intentsFor(orderId)).toHaveLength(mode === '500' ? 0 : 1);
 
-    const retried = await lambda.placeOrder(orderBody(sku, 2), key);
+      const retried = await lambda.placeOrder(orderBody(sku, 2), key);
 
-    expect(retried.statusCode).toBe(201);
-    expect(retried.body.order).toMatchObject({ id: orderId, status: 'paid' });
-    expect(stack.double.intentsFor(orderId)).toHaveLength(1);
-    expect(retried.body.order.paymentIntentId).toBe(stack.double.intentsFor(orderId)[0]?.id);
-    expect(await inventoryOf(stack.db, sku)).toBe(1);
-    expect(await stack.redis.exists(`reservation:${orderId}`)).toBe(0);
-  });
+      expect(retried.statusCode).toBe(201);
+      expect(retried.body.order).toMatchObject({ id: orderId, status: 'paid' });
+      expect(stack.double.intentsFor(orderId)).toHaveLength(1);
+      expect(retried.body.order.paymentIntentId).toBe(stack.double.intentsFor(orderId)[0]?.id);
+      expect(await inventoryOf(stack.db, sku)).toBe(1);
+      expect(await stack.redis.exists(`reservation:${orderId}`)).toBe(0);
+    },
+  );
 
   test('the process is killed (SIGKILL) after Stripe charged and before the commit: the retry finds the PaymentIntent and ends paid with one charge', async () => {
     const sku = await givenProduct(stack.db, 3);
@@ -87,7 +100,11 @@ describe('faults against committed data and Lambda containers as processes', () 
     const retried = await lambda.placeOrder(orderBody(sku, 1), key);
 
     expect(retried.statusCode).toBe(201);
-    expect(retried.body.order).toMatchObject({ id: orderId, status: 'paid', paymentIntentId: stack.double.intentsFor(orderId)[0]?.id });
+    expect(retried.body.order).toMatchObject({
+      id: orderId,
+      status: 'paid',
+      paymentIntentId: stack.double.intentsFor(orderId)[0]?.id,
+    });
     expect(stack.double.intentsFor(orderId)).toHaveLength(1);
     expect(await inventoryOf(stack.db, sku)).toBe(2);
   });
@@ -128,7 +145,7 @@ describe('faults against committed data and Lambda containers as processes', () 
     expect(await inventoryOf(stack.db, sku)).toBe(0);
   });
 
-  test('a webhook storm: every event delivered 3 times in shuffled order from 4 containers; each order ends in its latest event\'s status (as Stripe holds it) and stock matches', async () => {
+  test("a webhook storm: every event delivered 3 times in shuffled order from 4 containers; each order ends in its latest event's status (as Stripe holds it) and stock matches", async () => {
     const sku = await givenProduct(stack.db, 100);
     const containers = [lambda, ...(await Promise.all([1, 2, 3].map(() => stack.container())))];
     const orders: { id: string; paymentIntentId: string; amountCents: number }[] = [];
@@ -145,9 +162,29 @@ describe('faults against committed data and Lambda containers as processes', () 
       const events = Array.from({ length: 1 + (i % 3) }, (_, j) => {
         const type = (i + j) % 2 === 0 ? 'payment_intent.succeeded' : 'payment_intent.payment_failed';
         const created = base + ((i * 7 + j * 13) % 5);
-        return { id: `evt_storm_${i}_${j}`, object: 'event', type, created, data: { object: { id: order.paymentIntentId, object: 'payment_intent', status: type.endsWith('succeeded') ? 'succeeded' : 'requires_payment_method', amount: order.amountCents, currency: 'usd', metadata: { order_id: order.id }, last_payment_error: type.endsWith('failed') ? { code: 'card_declined', decline_code: 'generic_decline' } : null } } };
+        return {
+          id: `evt_storm_${i}_${j}`,
+          object: 'event',
+          type,
+          created,
+          data: {
+            object: {
+              id: order.paymentIntentId,
+              object: 'payment_intent',
+              status: type.endsWith('succeeded') ? 'succeeded' : 'requires_payment_method',
+              amount: order.amountCents,
+              currency: 'usd',
+              metadata: { order_id: order.id },
+              last_payment_error: type.endsWith('failed')
+                ? { code: 'card_declined', decline_code: 'generic_decline' }
+                : null,
+            },
+          },
+        };
       });
-      const latest = [...events].sort((x, y) => x.created - y.created || (x.type.endsWith('succeeded') ? 1 : -1)).at(-1);
+      const latest = [...events]
+        .sort((x, y) => x.created - y.created || (x.type.endsWith('succeeded') ? 1 : -1))
+        .at(-1);
       expected.set(order.id, latest?.type.endsWith('succeeded') ? 'paid' : 'failed');
       for (const e of events) for (let copy = 0; copy < 3; copy += 1) deliveries.push(JSON.stringify(e));
     });
@@ -155,7 +192,10 @@ describe('faults against committed data and Lambda containers as processes', () 
     // a newer failure for a paid order is applied only when Stripe, asked, says it did not succeed.
     for (const order of orders) {
       const outcome = expected.get(order.id) === 'paid' ? 'succeed' : 'fail';
-      const answer = await fetch(`${stack.double.url}/_double/payment_intents/${order.paymentIntentId}/authenticate`, { method: 'POST', body: `outcome=${outcome}` });
+      const answer = await fetch(`${stack.double.url}/_double/payment_intents/${order.paymentIntentId}/authenticate`, {
+        method: 'POST',
+        body: `outcome=${outcome}`,
+      });
       expect(answer.status).toBe(200);
     }
     deliveries.sort(() => Math.random() - 0.5);
@@ -164,7 +204,14 @@ describe('faults against committed data and Lambda containers as processes', () 
       deliveries.map((payload, i) =>
         (containers[i % containers.length] as Container).invoke(
           'stripeWebhook',
-          apiGatewayEvent({ method: 'POST', path: '/webhooks/stripe', rawBody: payload, headers: { 'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }) } }),
+          apiGatewayEvent({
+            method: 'POST',
+            path: '/webhooks/stripe',
+            rawBody: payload,
+            headers: {
+              'stripe-signature': Stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET }),
+            },
+          }),
         ),
       ),
     );
@@ -194,7 +241,11 @@ describe('PostgreSQL restarted during a load run', () => {
 
   beforeAll(async () => {
     const port = await freePort();
-    pgProcess = fork(join(__dirname, 'embedded-postgres-process.ts'), [String(port)], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    pgProcess = fork(join(__dirname, 'embedded-postgres-process.ts'), [String(port)], {
+      cwd: ROOT,
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
     await new Promise<void>((resolve, reject) => {
       pgProcess.once('message', () => resolve());
       pgProcess.once('exit', (code) => reject(new Error(`embedded PostgreSQL exited (${code})`)));
@@ -219,7 +270,8 @@ describe('PostgreSQL restarted during a load run', () => {
         keys.push(key);
         const r = await c.placeOrder(orderBody(sku, 1), key);
         statuses.push(r.statusCode);
-        if (r.statusCode >= 500) expect(['service_unavailable', 'payment_provider_unavailable']).toContain(r.body.error.code);
+        if (r.statusCode >= 500)
+          expect(['service_unavailable', 'payment_provider_unavailable']).toContain(r.body.error.code);
       }
     });
 
@@ -252,6 +304,8 @@ describe('PostgreSQL restarted during a load run', () => {
     expect(await inventoryOf(db, sku)).toBe(1_000_000 - paid);
     await db.end();
     expect(stack.double.stats.paymentIntentsCreated).toBe(paid);
-    process.stdout.write(`PostgreSQL restart: ${statuses.length} requests during the run, ${statuses.filter((s) => s === 503).length} got 503, ${paid} orders paid in the end\n`);
+    process.stdout.write(
+      `PostgreSQL restart: ${statuses.length} requests during the run, ${statuses.filter((s) => s === 503).length} got 503, ${paid} orders paid in the end\n`,
+    );
   });
 });

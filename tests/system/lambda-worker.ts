@@ -21,7 +21,10 @@ interface Invocation {
 let served = 0;
 process.on('message', (message: Invocation) => {
   served += 1;
-  const context = { awsRequestId: `${process.pid}-${served}`, getRemainingTimeInMillis: () => 28_000 } as unknown as Context;
+  const context = {
+    awsRequestId: `${process.pid}-${served}`,
+    getRemainingTimeInMillis: () => 28_000,
+  } as unknown as Context;
   (handlers[message.name] as (e: APIGatewayProxyEventV2, c: Context) => Promise<unknown>)(message.event, context).then(
     (result) => process.send?.({ id: message.id, result }),
     (error: unknown) => process.send?.({ id: message.id, error: String(error) }),

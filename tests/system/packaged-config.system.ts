@@ -22,22 +22,40 @@ const SETTINGS: Record<string, string> = {
 };
 
 interface Template {
-  Resources: Record<string, { Type: string; Properties: { FunctionName?: string; Environment?: { Variables?: Record<string, unknown> } } }>;
+  Resources: Record<
+    string,
+    { Type: string; Properties: { FunctionName?: string; Environment?: { Variables?: Record<string, unknown> } } }
+  >;
 }
 
 test('serverless package gives every function every configuration setting from the environment', () => {
   const dir = mkdtempSync(join(tmpdir(), 'packaged-config-'));
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...SETTINGS, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...SETTINGS,
+      SLS_TELEMETRY_DISABLED: '1',
+      SLS_NOTIFICATIONS_MODE: 'off',
+    };
     for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_PROFILE']) delete env[name];
     const run = spawnSync('npx', ['serverless', 'package', '--package', dir], { cwd: ROOT, env, encoding: 'utf8' });
     expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({ status: 0, stderr: '' });
 
-    const template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')) as Template;
+    const template = JSON.parse(
+      readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+    ) as Template;
     const functions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
-    expect(functions.map(([name]) => name).sort()).toEqual(['CreateOrderLambdaFunction', 'GetOrderLambdaFunction', 'RefundLambdaFunction', 'StripeWebhookLambdaFunction']);
+    expect(functions.map(([name]) => name).sort()).toEqual([
+      'CreateOrderLambdaFunction',
+      'GetOrderLambdaFunction',
+      'RefundLambdaFunction',
+      'StripeWebhookLambdaFunction',
+    ]);
     for (const [name, fn] of functions) {
-      expect({ name, env: fn.Properties.Environment?.Variables }).toEqual({ name, env: expect.objectContaining(SETTINGS) });
+      expect({ name, env: fn.Properties.Environment?.Variables }).toEqual({
+        name,
+        env: expect.objectContaining(SETTINGS),
+      });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,13 @@
 import { Client } from 'pg';
 import { keys } from '../../lib/inventory/keys';
-import { givenProduct, orderBody, startSystemStack, type Container, type HttpResult, type SystemStack } from './system-stack';
+import {
+  type Container,
+  givenProduct,
+  type HttpResult,
+  orderBody,
+  type SystemStack,
+  startSystemStack,
+} from './system-stack';
 
 /**
  * The race matrix (issue 8, "Races across processes"): Lambda containers as processes against
@@ -106,13 +113,17 @@ function startSampler(initial: Record<string, number>) {
       products.forEach((p, i) => {
         const held = Number(redisSample[2 * i]);
         const mirror = redisSample[2 * i + 1] ?? null;
-        if (mirror !== null && held > Number(mirror)) violations.add(`${p}: live holds ${held} > stock mirror ${mirror}`);
+        if (mirror !== null && held > Number(mirror))
+          violations.add(`${p}: live holds ${held} > stock mirror ${mirror}`);
         const start = initial[p] as number;
         if (held > start) violations.add(`${p}: live holds ${held} > initial stock ${start}`);
       });
       for (const r of rows) {
         if (r.quantity < 0) violations.add(`${r.product_id}: inventory ${r.quantity} < 0`);
-        if (r.quantity > (initial[r.product_id] as number)) violations.add(`${r.product_id}: inventory ${r.quantity} > initial ${initial[r.product_id]} (stock given back more than taken)`);
+        if (r.quantity > (initial[r.product_id] as number))
+          violations.add(
+            `${r.product_id}: inventory ${r.quantity} > initial ${initial[r.product_id]} (stock given back more than taken)`,
+          );
       }
     }
   })();
@@ -148,14 +159,20 @@ async function checkBooks(initial: Record<string, number>): Promise<{ problems: 
     [products],
   );
   const ids = orders.map((o) => o.id);
-  const { rows: items } = await stack.db.query<{ order_id: string; product_id: string; quantity: number; refunded_quantity: number }>(
-    'SELECT order_id, product_id, quantity, refunded_quantity FROM order_items WHERE order_id = ANY($1::uuid[])',
-    [ids],
-  );
-  const { rows: refunds } = await stack.db.query<{ id: string; order_id: string; amount_cents: number; status: string }>(
-    'SELECT id, order_id, amount_cents, status FROM refunds WHERE order_id = ANY($1::uuid[])',
-    [ids],
-  );
+  const { rows: items } = await stack.db.query<{
+    order_id: string;
+    product_id: string;
+    quantity: number;
+    refunded_quantity: number;
+  }>('SELECT order_id, product_id, quantity, refunded_quantity FROM order_items WHERE order_id = ANY($1::uuid[])', [
+    ids,
+  ]);
+  const { rows: refunds } = await stack.db.query<{
+    id: string;
+    order_id: string;
+    amount_cents: number;
+    status: string;
+  }>('SELECT id, order_id, amount_cents, status FROM refunds WHERE order_id = ANY($1::uuid[])', [ids]);
   const { rows: refundItems } = await stack.db.query<{ refund_id: string; product_id: string; quantity: number }>(
     'SELECT ri.refund_id, ri.product_id, ri.quantity FROM refund_items ri JOIN refunds r ON r.id = ri.refund_id WHERE r.order_id = ANY($1::uuid[])',
     [ids],
@@ -168,7 +185,8 @@ async function checkBooks(initial: Record<string, number>): Promise<{ problems: 
     const own = refunds.filter((r) => r.order_id === o.id);
     const succeeded = own.filter((r) => r.status === 'succeeded');
     const unsettled = own.filter((r) => r.status !== 'succeeded');
-    if (unsettled.length > 0) problems.push(`order ${short(o.id)}: refunds left ${unsettled.map((r) => r.status).join(', ')}`);
+    if (unsettled.length > 0)
+      problems.push(`order ${short(o.id)}: refunds left ${unsettled.map((r) => r.status).join(', ')}`);
     const succeededIds = new Set(succeeded.map((r) => r.id));
 
     let keptUnits = 0;
@@ -181,10 +199,13 @@ async function checkBooks(initial: Record<string, number>): Promise<{ problems: 
       keptUnits += kept;
       if (line.product_id in expected) expected[line.product_id] = (expected[line.product_id] as number) - kept;
       if (line.refunded_quantity !== refundedUnits) {
-        problems.push(`order ${short(o.id)} ${line.product_id}: refunded_quantity ${line.refunded_quantity}, succeeded refunds gave back ${refundedUnits}`);
+        problems.push(
+          `order ${short(o.id)} ${line.product_id}: refunded_quantity ${line.refunded_quantity}, succeeded refunds gave back ${refundedUnits}`,
+        );
       }
     }
-    if (o.status === 'refunded' && keptUnits !== 0) problems.push(`order ${short(o.id)} is refunded but keeps ${keptUnits} units`);
+    if (o.status === 'refunded' && keptUnits !== 0)
+      problems.push(`order ${short(o.id)} is refunded but keeps ${keptUnits} units`);
     if (o.status === 'paid' && keptUnits === 0) problems.push(`order ${short(o.id)} is paid but keeps no units`);
 
     // Money: the double's captured minus refunded, against what the order says it kept.
@@ -196,9 +217,12 @@ async function checkBooks(initial: Record<string, number>): Promise<{ problems: 
       .reduce((sum, r) => sum + Number(r.amount), 0);
     const orderKeeps = keeps ? o.amount_cents - succeeded.reduce((sum, r) => sum + r.amount_cents, 0) : 0;
     if (captured - returned !== orderKeeps) {
-      problems.push(`money: order ${short(o.id)} is ${o.status} and says it kept ${orderKeeps}, Stripe kept ${captured - returned} (captured ${captured}, refunded ${returned})`);
+      problems.push(
+        `money: order ${short(o.id)} is ${o.status} and says it kept ${orderKeeps}, Stripe kept ${captured - returned} (captured ${captured}, refunded ${returned})`,
+      );
     }
-    if (await stack.redis.exists(keys.reservation(o.id))) problems.push(`order ${short(o.id)} (${o.status}) still has a reservation`);
+    if (await stack.redis.exists(keys.reservation(o.id)))
+      problems.push(`order ${short(o.id)} (${o.status}) still has a reservation`);
   }
 
   const { rows: inventory } = await stack.db.query<{ product_id: string; quantity: number }>(
@@ -208,9 +232,13 @@ async function checkBooks(initial: Record<string, number>): Promise<{ problems: 
   for (const p of products) {
     const want = expected[p] as number;
     const got = inventory.find((r) => r.product_id === p)?.quantity;
-    if (got !== want) problems.push(`stock ${p}: PostgreSQL ${got}, expected ${want} (initial ${initial[p]} - kept ${(initial[p] as number) - want})`);
+    if (got !== want)
+      problems.push(
+        `stock ${p}: PostgreSQL ${got}, expected ${want} (initial ${initial[p]} - kept ${(initial[p] as number) - want})`,
+      );
     const mirror = await stack.redis.get(keys.stock(p));
-    if (mirror !== null && Number(mirror) !== want) problems.push(`stock ${p}: Redis mirror ${mirror}, expected ${want}`);
+    if (mirror !== null && Number(mirror) !== want)
+      problems.push(`stock ${p}: Redis mirror ${mirror}, expected ${want}`);
     const held = await stack.redis.get(keys.held(p));
     if (held !== null && Number(held) !== 0) problems.push(`stock ${p}: live holds ${held} left`);
   }
@@ -232,14 +260,14 @@ class ScenarioRecord {
   print(): void {
     const failed = [...this.failedReps];
     process.stdout.write(
-      [
+      `${[
         `${this.name}`,
         `  ${REPETITIONS - failed.length}/${REPETITIONS} repetitions clean${failed.length ? `; broken: #${failed.join(', #')}` : ''}; ${this.samples} samples`,
         `  statuses: ${this.tally}`,
         ...this.notes.map((n) => `  ${n}`),
         ...this.failures.slice(0, 12).map((f) => `  ${f}`),
         ...(this.failures.length > 12 ? [`  ... ${this.failures.length - 12} more`] : []),
-      ].join('\n') + '\n',
+      ].join('\n')}\n`,
     );
   }
 }
@@ -254,7 +282,10 @@ async function paidOrder(record: ScenarioRecord, problems: string[], stock: numb
   }
   const orderId = placed.body.order.id as string;
   const intent = stack.double.intentsFor(orderId)[0] as Json;
-  const { rows } = await stack.db.query<{ last_event_created: string }>('SELECT last_event_created FROM orders WHERE id = $1', [orderId]);
+  const { rows } = await stack.db.query<{ last_event_created: string }>(
+    'SELECT last_event_created FROM orders WHERE id = $1',
+    [orderId],
+  );
   return { sku, orderId, intent, paidAt: Number(rows[0]?.last_event_created), initial: { [sku]: stock } };
 }
 
@@ -262,7 +293,12 @@ const failedIntent = (intent: Json): Json => ({
   ...structuredClone(intent),
   status: 'requires_payment_method',
   amount_received: 0,
-  last_payment_error: { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.' },
+  last_payment_error: {
+    type: 'card_error',
+    code: 'card_declined',
+    decline_code: 'generic_decline',
+    message: 'Your card was declined.',
+  },
 });
 
 function expectNoProblems(record: ScenarioRecord): void {
@@ -277,7 +313,10 @@ test('control: the signed events and refund calls this suite sends are accepted 
   expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
   const intentA = stack.double.intentsFor(a.body.order.id)[0] as Json;
   const intentB = stack.double.intentsFor(b.body.order.id)[0] as Json;
-  const authenticated = await fetch(`${stack.double.url}/_double/payment_intents/${String(intentA.id)}/authenticate`, { method: 'POST', body: 'outcome=succeed' });
+  const authenticated = await fetch(`${stack.double.url}/_double/payment_intents/${String(intentA.id)}/authenticate`, {
+    method: 'POST',
+    body: 'outcome=succeed',
+  });
   expect(authenticated.status).toBe(200);
   const succeeded = (await authenticated.json()) as Json;
 
@@ -288,7 +327,9 @@ test('control: the signed events and refund calls this suite sends are accepted 
   expect([paid.statusCode, paid.body]).toEqual([200, { received: true }]);
   expect([again.statusCode, again.body]).toEqual([200, { received: true, duplicate: true }]);
   expect([failed.statusCode, failed.body]).toEqual([200, { received: true }]);
-  const { rows } = await stack.db.query('SELECT id, status FROM orders WHERE id = ANY($1::uuid[]) ORDER BY status', [[a.body.order.id, b.body.order.id]]);
+  const { rows } = await stack.db.query('SELECT id, status FROM orders WHERE id = ANY($1::uuid[]) ORDER BY status', [
+    [a.body.order.id, b.body.order.id],
+  ]);
   expect(rows).toEqual([
     { id: b.body.order.id, status: 'failed' },
     { id: a.body.order.id, status: 'paid' },
@@ -296,13 +337,30 @@ test('control: the signed events and refund calls this suite sends are accepted 
 
   const partial = await container(3).refund(a.body.order.id, { items: [{ productId: sku, quantity: 1 }] });
   const rest = await container(4).refund(a.body.order.id);
-  expect([partial.statusCode, partial.body.refund.amountCents, partial.body.order.status]).toEqual([201, PRICE_CENTS, 'paid']);
-  expect([rest.statusCode, rest.body.refund.amountCents, rest.body.order.status]).toEqual([201, PRICE_CENTS, 'refunded']);
+  expect([partial.statusCode, partial.body.refund.amountCents, partial.body.order.status]).toEqual([
+    201,
+    PRICE_CENTS,
+    'paid',
+  ]);
+  expect([rest.statusCode, rest.body.refund.amountCents, rest.body.order.status]).toEqual([
+    201,
+    PRICE_CENTS,
+    'refunded',
+  ]);
   expect(stack.double.refundsFor(String(intentA.id)).map((r) => r.amount)).toEqual([PRICE_CENTS, PRICE_CENTS]);
   const listed = (await (
-    await fetch(`${stack.double.url}/v1/refunds?payment_intent=${String(intentA.id)}&limit=100`, { headers: { Authorization: 'Bearer sk_test_x' } })
+    await fetch(`${stack.double.url}/v1/refunds?payment_intent=${String(intentA.id)}&limit=100`, {
+      headers: { Authorization: 'Bearer sk_test_x' },
+    })
   ).json()) as { object: string; data: Json[]; has_more: boolean };
-  expect([listed.object, listed.has_more, listed.data.map((r) => r.id)]).toEqual(['list', false, stack.double.refundsFor(String(intentA.id)).map((r) => r.id).reverse()]);
+  expect([listed.object, listed.has_more, listed.data.map((r) => r.id)]).toEqual([
+    'list',
+    false,
+    stack.double
+      .refundsFor(String(intentA.id))
+      .map((r) => r.id)
+      .reverse(),
+  ]);
   expect((await checkBooks({ [sku]: 5 })).problems).toEqual([]);
 });
 
@@ -321,22 +379,47 @@ test(`1. multi-line orders over overlapping products in opposite orders, ${CONTA
     const initial = { [p1]: 12, [p2]: 24, [p3]: 18 };
     // The same pairs of products, listed in opposite orders: [p1, p2] against [p2, p1], and so on.
     const shapes = [
-      [[p1, 1], [p2, 2]],
-      [[p2, 2], [p1, 1]],
-      [[p2, 1], [p3, 2]],
-      [[p3, 2], [p2, 1]],
-      [[p1, 1], [p2, 1], [p3, 1]],
-      [[p3, 1], [p2, 1], [p1, 1]],
+      [
+        [p1, 1],
+        [p2, 2],
+      ],
+      [
+        [p2, 2],
+        [p1, 1],
+      ],
+      [
+        [p2, 1],
+        [p3, 2],
+      ],
+      [
+        [p3, 2],
+        [p2, 1],
+      ],
+      [
+        [p1, 1],
+        [p2, 1],
+        [p3, 1],
+      ],
+      [
+        [p3, 1],
+        [p2, 1],
+        [p1, 1],
+      ],
     ] as [string, number][][];
     const requests = Array.from({ length: ORDERS }, (_, i) => ({
       customerId: 'cus_races',
       paymentMethodId: 'pm_card_visa',
-      items: (shapes[i % shapes.length] as [string, number][]).map(([productId, quantity]) => ({ productId, quantity })),
+      items: (shapes[i % shapes.length] as [string, number][]).map(([productId, quantity]) => ({
+        productId,
+        quantity,
+      })),
     }));
     const sampler = startSampler(initial);
 
     // Every container gets a mix of the shapes, all sent at once.
-    const responses = await Promise.all(requests.map((body, i) => container(i + Math.floor(i / CONTAINERS)).placeOrder(body)));
+    const responses = await Promise.all(
+      requests.map((body, i) => container(i + Math.floor(i / CONTAINERS)).placeOrder(body)),
+    );
     record.samples += await sampler.stop(problems);
 
     const sold: Record<string, number> = { [p1]: 0, [p2]: 0, [p3]: 0 };
@@ -345,9 +428,13 @@ test(`1. multi-line orders over overlapping products in opposite orders, ${CONTA
       const asked = (requests[i] as (typeof requests)[number]).items;
       if (r.statusCode === 201) {
         paidTotal += 1;
-        const got = (r.body.order.items as { productId: string; quantity: number }[]).map((l) => [l.productId, l.quantity]).sort();
-        if (JSON.stringify(got) !== JSON.stringify(asked.map((l) => [l.productId, l.quantity]).sort())) problems.push(`order ${short(r.body.order.id)}: paid lines ${JSON.stringify(got)} are not the lines asked`);
-        if (r.body.order.status !== 'paid') problems.push(`201 for order ${short(r.body.order.id)} with status ${r.body.order.status}`);
+        const got = (r.body.order.items as { productId: string; quantity: number }[])
+          .map((l) => [l.productId, l.quantity])
+          .sort();
+        if (JSON.stringify(got) !== JSON.stringify(asked.map((l) => [l.productId, l.quantity]).sort()))
+          problems.push(`order ${short(r.body.order.id)}: paid lines ${JSON.stringify(got)} are not the lines asked`);
+        if (r.body.order.status !== 'paid')
+          problems.push(`201 for order ${short(r.body.order.id)} with status ${r.body.order.status}`);
         for (const l of asked) sold[l.productId] = (sold[l.productId] as number) + l.quantity;
       } else if (r.statusCode === 409 && r.body.error.code === 'insufficient_inventory') {
         refusedTotal += 1;
@@ -360,21 +447,34 @@ test(`1. multi-line orders over overlapping products in opposite orders, ${CONTA
     problems.push(...books);
     // All or nothing, order by order: a paid one took every line and was charged once; a refused one took none and was never charged.
     const paidIds = new Set(responses.filter((r) => r.statusCode === 201).map((r) => r.body.order.id as string));
-    const refusedIds = new Set(responses.filter((r) => r.statusCode === 409).map((r) => r.body.error.orderId as string));
+    const refusedIds = new Set(
+      responses.filter((r) => r.statusCode === 409).map((r) => r.body.error.orderId as string),
+    );
     if (orders.length !== ORDERS) problems.push(`${orders.length} orders recorded, ${ORDERS} asked`);
     for (const o of orders) {
       const intents = stack.double.intentsFor(o.id);
       if (paidIds.has(o.id) && (o.status !== 'paid' || intents.length !== 1 || intents[0]?.amount !== o.amount_cents)) {
         problems.push(`order ${short(o.id)} answered 201: status ${o.status}, ${intents.length} PaymentIntents`);
       }
-      if (refusedIds.has(o.id) && (o.status !== 'failed' || o.failure_code !== 'insufficient_inventory' || intents.length !== 0)) {
-        problems.push(`order ${short(o.id)} answered 409: status ${o.status} (${o.failure_code}), ${intents.length} PaymentIntents`);
+      if (
+        refusedIds.has(o.id) &&
+        (o.status !== 'failed' || o.failure_code !== 'insufficient_inventory' || intents.length !== 0)
+      ) {
+        problems.push(
+          `order ${short(o.id)} answered 409: status ${o.status} (${o.failure_code}), ${intents.length} PaymentIntents`,
+        );
       }
     }
     // The answers and the stock tell the same story.
-    const { rows } = await stack.db.query<{ product_id: string; quantity: number }>('SELECT product_id, quantity FROM inventory WHERE product_id = ANY($1::text[])', [[p1, p2, p3]]);
+    const { rows } = await stack.db.query<{ product_id: string; quantity: number }>(
+      'SELECT product_id, quantity FROM inventory WHERE product_id = ANY($1::text[])',
+      [[p1, p2, p3]],
+    );
     for (const r of rows) {
-      if ((initial[r.product_id] as number) - r.quantity !== sold[r.product_id]) problems.push(`stock ${r.product_id}: 201 answers sold ${sold[r.product_id]}, stock went down by ${(initial[r.product_id] as number) - r.quantity}`);
+      if ((initial[r.product_id] as number) - r.quantity !== sold[r.product_id])
+        problems.push(
+          `stock ${r.product_id}: 201 answers sold ${sold[r.product_id]}, stock went down by ${(initial[r.product_id] as number) - r.quantity}`,
+        );
     }
     record.end(repetition, problems);
   }
@@ -413,7 +513,8 @@ async function refundRace(
       }
       const { problems: books, orders } = await checkBooks(order.initial);
       problems.push(...books);
-      if (orders[0]?.status !== finalStatus) problems.push(`order ${short(order.orderId)} ended ${orders[0]?.status}, expected ${finalStatus}`);
+      if (orders[0]?.status !== finalStatus)
+        problems.push(`order ${short(order.orderId)} ended ${orders[0]?.status}, expected ${finalStatus}`);
     }
     record.end(repetition, problems);
   }
@@ -421,15 +522,19 @@ async function refundRace(
 }
 
 const refused = (r: HttpResult) =>
-  (r.statusCode === 409 && r.body.error.code === 'order_not_refundable') || (r.statusCode === 422 && r.body.error.code === 'refund_quantity_exceeded');
-const refunded = (r: HttpResult, units: number) => r.statusCode === 201 && r.body.refund.amountCents === units * PRICE_CENTS;
+  (r.statusCode === 409 && r.body.error.code === 'order_not_refundable') ||
+  (r.statusCode === 422 && r.body.error.code === 'refund_quantity_exceeded');
+const refunded = (r: HttpResult, units: number) =>
+  r.statusCode === 201 && r.body.refund.amountCents === units * PRICE_CENTS;
 
 test(`2a. two refunds of one paid order at once, partial + partial for the last units (2 + 2 of 3) (${REPETITIONS} repetitions)`, async () => {
   await refundRace(
     '2a. refund 2 of 3 + refund 2 of 3',
     (sku) => [{ items: [{ productId: sku, quantity: 2 }] }, { items: [{ productId: sku, quantity: 2 }] }],
     ([x, y]) => {
-      const ok = [x, y].filter((r) => refunded(r, 2)).length === 1 && [x, y].filter((r) => r.statusCode === 422 && r.body.error.code === 'refund_quantity_exceeded').length === 1;
+      const ok =
+        [x, y].filter((r) => refunded(r, 2)).length === 1 &&
+        [x, y].filter((r) => r.statusCode === 422 && r.body.error.code === 'refund_quantity_exceeded').length === 1;
       return ok ? undefined : 'expected one 201 (2 units) and one 422 refund_quantity_exceeded';
     },
     'paid',
@@ -442,7 +547,9 @@ test(`2b. two refunds of one paid order at once, full (no items) + items for eve
     (sku) => [undefined, { items: [{ productId: sku, quantity: 3 }] }],
     ([full, items]) => {
       const ok = (refunded(full, 3) && refused(items)) || (refunded(items, 3) && refused(full));
-      return ok ? undefined : 'expected one 201 (3 units) and one 409 order_not_refundable / 422 refund_quantity_exceeded';
+      return ok
+        ? undefined
+        : 'expected one 201 (3 units) and one 409 order_not_refundable / 422 refund_quantity_exceeded';
     },
     'refunded',
   );
@@ -455,7 +562,9 @@ test(`2c. two refunds of one paid order at once, full (no items) + partial (2 of
     ([full, partial]) => {
       // The full one first: the partial finds nothing (left) to refund. The partial first: the full one refunds the unit left.
       const ok = (refunded(full, 3) && refused(partial)) || (refunded(partial, 2) && refunded(full, 1));
-      return ok ? undefined : 'expected full 201 (3 units) + partial 409/422, or partial 201 (2 units) + full 201 (the 1 unit left)';
+      return ok
+        ? undefined
+        : 'expected full 201 (3 units) + partial 409/422, or partial 201 (2 units) + full 201 (the 1 unit left)';
     },
     'refunded',
   );
@@ -477,10 +586,17 @@ test(`3. a refund racing a NEWER payment_intent.payment_failed for a paid order 
       record.samples += await sampler.stop(problems);
       record.tally.add(full ? 'refund(full)' : 'refund(1 of 3)', refund, problems);
       record.tally.add('webhook', webhook, problems);
-      if (webhook.statusCode < 500 && (webhook.statusCode !== 200 || webhook.body?.received !== true || webhook.body?.duplicate)) {
+      if (
+        webhook.statusCode < 500 &&
+        (webhook.statusCode !== 200 || webhook.body?.received !== true || webhook.body?.duplicate)
+      ) {
         problems.push(`the webhook was not taken: ${answerOf('webhook', webhook)}`);
       }
-      if (refund.statusCode < 500 && !refunded(refund, full ? 3 : 1) && !(refund.statusCode === 409 && refund.body.error.code === 'order_not_refundable')) {
+      if (
+        refund.statusCode < 500 &&
+        !refunded(refund, full ? 3 : 1) &&
+        !(refund.statusCode === 409 && refund.body.error.code === 'order_not_refundable')
+      ) {
         problems.push(`refund answered ${answerOf('refund', refund)}`);
       }
       const { problems: books, orders } = await checkBooks(order.initial);
@@ -508,22 +624,30 @@ async function refundAgainstSucceeded(name: string, sameEventId: boolean): Promi
         container(0).refund(order.orderId, full ? undefined : { items: [{ productId: order.sku, quantity: 1 }] }),
         // Same id: Stripe's delivery and its redelivery at once. New id: another succeeded event, newer than the payment.
         ...(sameEventId
-          ? [container(1).webhook('payment_intent.succeeded', order.intent, Number(order.intent.created), eventId), container(2).webhook('payment_intent.succeeded', order.intent, Number(order.intent.created), eventId)]
+          ? [
+              container(1).webhook('payment_intent.succeeded', order.intent, Number(order.intent.created), eventId),
+              container(2).webhook('payment_intent.succeeded', order.intent, Number(order.intent.created), eventId),
+            ]
           : [container(1).webhook('payment_intent.succeeded', order.intent, nowSeconds())]),
       ]);
       record.samples += await sampler.stop(problems);
       const [refund, ...webhooks] = sent as [HttpResult, ...HttpResult[]];
       record.tally.add(full ? 'refund(full)' : 'refund(1 of 3)', refund, problems);
       for (const w of webhooks) record.tally.add('webhook', w, problems);
-      if (refund.statusCode < 500 && !refunded(refund, full ? 3 : 1)) problems.push(`refund answered ${answerOf('refund', refund)}`);
+      if (refund.statusCode < 500 && !refunded(refund, full ? 3 : 1))
+        problems.push(`refund answered ${answerOf('refund', refund)}`);
       const duplicates = webhooks.filter((w) => w.body?.duplicate === true).length;
-      if (webhooks.some((w) => w.statusCode !== 200 || w.body?.received !== true) || duplicates !== (sameEventId ? 1 : 0)) {
+      if (
+        webhooks.some((w) => w.statusCode !== 200 || w.body?.received !== true) ||
+        duplicates !== (sameEventId ? 1 : 0)
+      ) {
         problems.push(`webhooks answered ${webhooks.map((w) => answerOf('webhook', w)).join(' / ')}`);
       }
       const { problems: books, orders } = await checkBooks(order.initial);
       problems.push(...books);
       const finalStatus = full ? 'refunded' : 'paid';
-      if (orders[0]?.status !== finalStatus) problems.push(`order ${short(order.orderId)} ended ${orders[0]?.status}, expected ${finalStatus}`);
+      if (orders[0]?.status !== finalStatus)
+        problems.push(`order ${short(order.orderId)} ended ${orders[0]?.status}, expected ${finalStatus}`);
     }
     record.end(repetition, problems);
   }
@@ -556,7 +680,9 @@ test(`5. create-order's own confirm racing the succeeded webhook in another cont
       // One query at a time on the test's connection, however the three webhooks interleave.
       let reads: Promise<unknown> = Promise.resolve();
       const statusOf = (orderId: string) => {
-        const read = reads.then(() => stack.db.query<{ status: string }>('SELECT status FROM orders WHERE id = $1', [orderId]));
+        const read = reads.then(() =>
+          stack.db.query<{ status: string }>('SELECT status FROM orders WHERE id = $1', [orderId]),
+        );
         reads = read.catch(() => undefined);
         return read;
       };
@@ -566,7 +692,8 @@ test(`5. create-order's own confirm racing the succeeded webhook in another cont
           .webhook('payment_intent.succeeded', intent, Number(intent.created))
           .then(async (w) => {
             record.tally.add('webhook', w, problems);
-            if (w.statusCode !== 200 || w.body?.received !== true || w.body?.duplicate) problems.push(`the webhook was not taken: ${answerOf('webhook', w)}`);
+            if (w.statusCode !== 200 || w.body?.received !== true || w.body?.duplicate)
+              problems.push(`the webhook was not taken: ${answerOf('webhook', w)}`);
             if (!waitForWebhook) return;
             // Still waiting for Stripe's answer, the order was paid by the webhook alone.
             const { rows } = await statusOf(orderId);
@@ -585,13 +712,15 @@ test(`5. create-order's own confirm racing the succeeded webhook in another cont
 
       for (const r of responses) {
         record.tally.add('create', r, problems);
-        if (r.statusCode < 500 && (r.statusCode !== 201 || r.body.order.status !== 'paid')) problems.push(`create answered ${answerOf('create', r)}`);
+        if (r.statusCode < 500 && (r.statusCode !== 201 || r.body.order.status !== 'paid'))
+          problems.push(`create answered ${answerOf('create', r)}`);
       }
       if (webhooks.length !== ORDERS) problems.push(`${webhooks.length} webhooks sent for ${ORDERS} orders`);
       const { problems: books, orders } = await checkBooks(initial);
       problems.push(...books);
       for (const o of orders) {
-        if (stack.double.intentsFor(o.id).length !== 1) problems.push(`order ${short(o.id)}: ${stack.double.intentsFor(o.id).length} PaymentIntents`);
+        if (stack.double.intentsFor(o.id).length !== 1)
+          problems.push(`order ${short(o.id)}: ${stack.double.intentsFor(o.id).length} PaymentIntents`);
         if (o.status !== 'paid') problems.push(`order ${short(o.id)} ended ${o.status}`);
       }
       record.end(repetition, problems);

@@ -1,5 +1,13 @@
 import { keys } from '../../lib/inventory/keys';
-import { givenProduct, inventoryOf, orderBody, startSystemStack, type Container, type HttpResult, type SystemStack } from './system-stack';
+import {
+  type Container,
+  givenProduct,
+  type HttpResult,
+  inventoryOf,
+  orderBody,
+  type SystemStack,
+  startSystemStack,
+} from './system-stack';
 
 /**
  * Races across processes: CONTAINERS Lambda containers (each its own process, pool and Redis
@@ -32,7 +40,11 @@ async function sample(productId: string): Promise<{ held: number; mirror: number
     keys.held(productId),
     keys.stock(productId),
   )) as [string, string | null];
-  return { held: Number(held), mirror: mirror === null ? null : Number(mirror), inventory: await inventoryOf(stack.db, productId) };
+  return {
+    held: Number(held),
+    mirror: mirror === null ? null : Number(mirror),
+    inventory: await inventoryOf(stack.db, productId),
+  };
 }
 
 test(`${REPETITIONS} repetitions of ${REQUESTS} orders from ${CONTAINERS} containers for ${STOCK} units: exactly ${STOCK} paid every time`, async () => {
@@ -55,21 +67,33 @@ test(`${REPETITIONS} repetitions of ${REQUESTS} orders from ${CONTAINERS} contai
 
     // Act: every container gets its share of the requests at once, serving one at a time.
     const responses: HttpResult[] = await Promise.all(
-      Array.from({ length: REQUESTS }, (_, i) => (containers[i % CONTAINERS] as Container).placeOrder(orderBody(sku, 1))),
+      Array.from({ length: REQUESTS }, (_, i) =>
+        (containers[i % CONTAINERS] as Container).placeOrder(orderBody(sku, 1)),
+      ),
     );
     sampling = false;
     await sampler;
 
     // Assess
     const paid = responses.filter((r) => r.statusCode === 201).length;
-    const refused = responses.filter((r) => r.statusCode === 409 && r.body.error.code === 'insufficient_inventory').length;
+    const refused = responses.filter(
+      (r) => r.statusCode === 409 && r.body.error.code === 'insufficient_inventory',
+    ).length;
     const { rows } = await stack.db.query<{ status: string; n: number }>(
       `SELECT o.status, count(*)::int AS n FROM orders o JOIN order_items i ON i.order_id = o.id WHERE i.product_id = $1 GROUP BY o.status ORDER BY o.status`,
       [sku],
     );
     const final = await sample(sku);
-    expect({ repetition, paid, refused, violations: violations.slice(0, 3) }).toEqual({ repetition, paid: STOCK, refused: REQUESTS - STOCK, violations: [] });
-    expect(rows).toEqual([{ status: 'failed', n: REQUESTS - STOCK }, { status: 'paid', n: STOCK }]);
+    expect({ repetition, paid, refused, violations: violations.slice(0, 3) }).toEqual({
+      repetition,
+      paid: STOCK,
+      refused: REQUESTS - STOCK,
+      violations: [],
+    });
+    expect(rows).toEqual([
+      { status: 'failed', n: REQUESTS - STOCK },
+      { status: 'paid', n: STOCK },
+    ]);
     expect(final).toEqual({ held: 0, mirror: 0, inventory: 0 });
     expect(await stack.redis.keys('reservation:*')).toEqual([]);
     summary.push(`#${repetition}: ${paid} paid, ${refused} refused, ${samples} samples`);

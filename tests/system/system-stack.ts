@@ -1,4 +1,4 @@
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,8 +8,17 @@ import Redis from 'ioredis';
 import { Client } from 'pg';
 import Stripe from 'stripe';
 import { testEnvironment } from '../../lib/config';
-import { dropDatabase, ensureDatabase, freePort, redisAnswers, ROOT, run, stopChild, waitUntil } from '../../scripts/local-stack';
-import { startStripeDouble, type StripeDouble, type StripeDoubleOptions } from '../../scripts/stripe-double';
+import {
+  dropDatabase,
+  ensureDatabase,
+  freePort,
+  ROOT,
+  redisAnswers,
+  run,
+  stopChild,
+  waitUntil,
+} from '../../scripts/local-stack';
+import { type StripeDouble, type StripeDoubleOptions, startStripeDouble } from '../../scripts/stripe-double';
 import { apiGatewayEvent } from '../helpers/events';
 import type { HandlerName } from './lambda-worker';
 
@@ -34,7 +43,8 @@ export interface SystemStack {
 export interface HttpResult {
   statusCode: number;
   headers: Record<string, string>;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- tests read any field of a JSON body
+  /** Parsed JSON: tests read any field of it (biome.json lets tests use `any`). */
+  body: any;
 }
 
 /** A Lambda container: its own process, one request at a time. */
@@ -49,7 +59,12 @@ export class Container {
       const w = this.waiting.get(m.id);
       this.waiting.delete(m.id);
       if (m.error || !m.result) w?.reject(new Error(m.error ?? 'no result'));
-      else w?.resolve({ statusCode: m.result.statusCode, headers: (m.result.headers ?? {}) as Record<string, string>, body: m.result.body ? JSON.parse(m.result.body) : undefined });
+      else
+        w?.resolve({
+          statusCode: m.result.statusCode,
+          headers: (m.result.headers ?? {}) as Record<string, string>,
+          body: m.result.body ? JSON.parse(m.result.body) : undefined,
+        });
     });
     child.on('exit', () => {
       for (const w of this.waiting.values()) w.reject(new Error('container died'));
@@ -85,7 +100,10 @@ export class Container {
   }
 
   placeOrder(body: unknown, idempotencyKey: string = randomUUID()): Promise<HttpResult> {
-    return this.invoke('createOrder', apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': idempotencyKey }, body }));
+    return this.invoke(
+      'createOrder',
+      apiGatewayEvent({ method: 'POST', path: '/orders', headers: { 'idempotency-key': idempotencyKey }, body }),
+    );
   }
 
   /** POST /orders/{orderId}/refunds; no body (undefined) means "refund everything". */
@@ -105,7 +123,12 @@ export class Container {
   }
 
   /** POST /webhooks/stripe with a Stripe event, signed with the stack's webhook secret as Stripe signs it. */
-  webhook(type: string, object: Record<string, unknown>, created: number, eventId: string = `evt_sys_${randomUUID().replace(/-/g, '')}`): Promise<HttpResult> {
+  webhook(
+    type: string,
+    object: Record<string, unknown>,
+    created: number,
+    eventId: string = `evt_sys_${randomUUID().replace(/-/g, '')}`,
+  ): Promise<HttpResult> {
     const payload = stripeEventPayload(type, object, created, eventId);
     return this.invoke(
       'stripeWebhook',
@@ -128,18 +151,38 @@ export class Container {
 }
 
 /** A Stripe event as Stripe sends it (the raw JSON body that is signed). */
-export function stripeEventPayload(type: string, object: Record<string, unknown>, created: number, eventId: string): string {
-  return JSON.stringify({ id: eventId, object: 'event', api_version: null, livemode: false, pending_webhooks: 1, request: { id: null, idempotency_key: null }, type, created, data: { object } });
+export function stripeEventPayload(
+  type: string,
+  object: Record<string, unknown>,
+  created: number,
+  eventId: string,
+): string {
+  return JSON.stringify({
+    id: eventId,
+    object: 'event',
+    api_version: null,
+    livemode: false,
+    pending_webhooks: 1,
+    request: { id: null, idempotency_key: null },
+    type,
+    created,
+    data: { object },
+  });
 }
 
-export async function startSystemStack(o: { databaseUrl?: string; double?: StripeDoubleOptions; env?: NodeJS.ProcessEnv } = {}): Promise<SystemStack> {
+export async function startSystemStack(
+  o: { databaseUrl?: string; double?: StripeDoubleOptions; env?: NodeJS.ProcessEnv } = {},
+): Promise<SystemStack> {
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
   };
   try {
     const databaseUrl =
-      o.databaseUrl ?? Object.assign(new URL(testEnvironment().databaseUrl), { pathname: `/orders_system_${randomUUID().slice(0, 8)}` }).toString();
+      o.databaseUrl ??
+      Object.assign(new URL(testEnvironment().databaseUrl), {
+        pathname: `/orders_system_${randomUUID().slice(0, 8)}`,
+      }).toString();
     await ensureDatabase(databaseUrl);
     if (!o.databaseUrl) stops.push(() => dropDatabase(databaseUrl));
     const redisUrl = await startOwnRedis(stops);
@@ -193,7 +236,11 @@ export async function startSystemStack(o: { databaseUrl?: string; double?: Strip
 async function startOwnRedis(stops: (() => Promise<void>)[]): Promise<string> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'system-redis-'));
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
   stops.push(async () => {
     await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
@@ -205,13 +252,19 @@ async function startOwnRedis(stops: (() => Promise<void>)[]): Promise<string> {
 
 export async function givenProduct(db: Client, stock: number, priceCents = 1000): Promise<string> {
   const id = `sku_sys_${randomUUID().slice(0, 8)}`;
-  await db.query('INSERT INTO products (id, name, price_cents, currency) VALUES ($1, $1, $2, $3)', [id, priceCents, 'usd']);
+  await db.query('INSERT INTO products (id, name, price_cents, currency) VALUES ($1, $1, $2, $3)', [
+    id,
+    priceCents,
+    'usd',
+  ]);
   await db.query('INSERT INTO inventory (product_id, quantity) VALUES ($1, $2)', [id, stock]);
   return id;
 }
 
 export async function inventoryOf(db: Client, productId: string): Promise<number> {
-  const { rows } = await db.query<{ quantity: number }>('SELECT quantity FROM inventory WHERE product_id = $1', [productId]);
+  const { rows } = await db.query<{ quantity: number }>('SELECT quantity FROM inventory WHERE product_id = $1', [
+    productId,
+  ]);
   return rows[0]?.quantity ?? NaN;
 }
 

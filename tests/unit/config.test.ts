@@ -1,4 +1,11 @@
-import { ConfigError, readConfig, redisDbIndex, stripeSecretKey, stripeWebhookSecrets, testEnvironment } from '../../lib/config';
+import {
+  ConfigError,
+  readConfig,
+  redisDbIndex,
+  stripeSecretKey,
+  stripeWebhookSecrets,
+  testEnvironment,
+} from '../../lib/config';
 
 /** The message readConfig throws for `env` (fails the test when it throws none). */
 function problemWith(env: NodeJS.ProcessEnv): string {
@@ -27,7 +34,15 @@ describe('readConfig', () => {
   });
 
   test('an empty variable is the same as an unset one (a blank line in an .env file)', () => {
-    expect(readConfig({ DATABASE_URL: '', REDIS_URL: '', RESERVATION_TTL_SECONDS: '', DB_PREPARED_STATEMENTS: '', STRIPE_API_BASE: '' })).toEqual(readConfig({}));
+    expect(
+      readConfig({
+        DATABASE_URL: '',
+        REDIS_URL: '',
+        RESERVATION_TTL_SECONDS: '',
+        DB_PREPARED_STATEMENTS: '',
+        STRIPE_API_BASE: '',
+      }),
+    ).toEqual(readConfig({}));
   });
 
   test('reads every variable that is set', () => {
@@ -57,27 +72,43 @@ describe('readConfig', () => {
     expect(config.stripeApiBase).toMatchObject({ protocol: 'http:', hostname: '127.0.0.1', port: '12111' });
   });
 
-  test.each(['RESERVATION_TTL_SECONDS', 'IDEMPOTENCY_TTL_SECONDS', 'DB_POOL_MAX', 'REQUEST_LOCK_SECONDS', 'STRIPE_TIMEOUT_MS'])(
-    '%s must be a positive integer',
-    (name) => {
-      for (const raw of ['0', '-1', '1.5', '1e3', 'abc', ' 60', '60s', '0x10', '9007199254740993']) {
-        expect(problemWith({ [name]: raw })).toBe(`invalid configuration: ${name} must be a positive integer (got "${raw}")`);
-      }
-      expect(readConfig({ [name]: '1' })).toBeDefined();
-      expect(readConfig({ [name]: '9007199254740991' })).toBeDefined();
-    },
-  );
+  test.each([
+    'RESERVATION_TTL_SECONDS',
+    'IDEMPOTENCY_TTL_SECONDS',
+    'DB_POOL_MAX',
+    'REQUEST_LOCK_SECONDS',
+    'STRIPE_TIMEOUT_MS',
+  ])('%s must be a positive integer', (name) => {
+    for (const raw of ['0', '-1', '1.5', '1e3', 'abc', ' 60', '60s', '0x10', '9007199254740993']) {
+      expect(problemWith({ [name]: raw })).toBe(
+        `invalid configuration: ${name} must be a positive integer (got "${raw}")`,
+      );
+    }
+    expect(readConfig({ [name]: '1' })).toBeDefined();
+    expect(readConfig({ [name]: '9007199254740991' })).toBeDefined();
+  });
 
   test.each(['yes', 'no', 'TRUE', '1', '0', 'False'])('DB_PREPARED_STATEMENTS must be true or false, not %s', (raw) => {
-    expect(problemWith({ DB_PREPARED_STATEMENTS: raw })).toBe(`invalid configuration: DB_PREPARED_STATEMENTS must be true or false (got "${raw}")`);
+    expect(problemWith({ DB_PREPARED_STATEMENTS: raw })).toBe(
+      `invalid configuration: DB_PREPARED_STATEMENTS must be true or false (got "${raw}")`,
+    );
   });
 
   test.each(['127.0.0.1:12111', 'not a url', '//host'])('STRIPE_API_BASE must be a URL, not %s', (raw) => {
-    expect(problemWith({ STRIPE_API_BASE: raw })).toBe(`invalid configuration: STRIPE_API_BASE must be a URL (got "${raw}")`);
+    expect(problemWith({ STRIPE_API_BASE: raw })).toBe(
+      `invalid configuration: STRIPE_API_BASE must be a URL (got "${raw}")`,
+    );
   });
 
   test('names every problem in one error, in the order of the table', () => {
-    expect(problemWith({ STRIPE_API_BASE: 'nope', RESERVATION_TTL_SECONDS: '0', DB_PREPARED_STATEMENTS: 'maybe', STRIPE_TIMEOUT_MS: 'soon' })).toBe(
+    expect(
+      problemWith({
+        STRIPE_API_BASE: 'nope',
+        RESERVATION_TTL_SECONDS: '0',
+        DB_PREPARED_STATEMENTS: 'maybe',
+        STRIPE_TIMEOUT_MS: 'soon',
+      }),
+    ).toBe(
       'invalid configuration: STRIPE_API_BASE must be a URL (got "nope"); RESERVATION_TTL_SECONDS must be a positive integer (got "0"); ' +
         'DB_PREPARED_STATEMENTS must be true or false (got "maybe"); STRIPE_TIMEOUT_MS must be a positive integer (got "soon")',
     );
@@ -111,19 +142,33 @@ describe('secrets, read only when needed', () => {
 
   test('stripeWebhookSecrets splits a comma-separated list for rotation, trimming blanks', () => {
     expect(stripeWebhookSecrets({ STRIPE_WEBHOOK_SECRET: 'whsec_new' })).toEqual(['whsec_new']);
-    expect(stripeWebhookSecrets({ STRIPE_WEBHOOK_SECRET: ' whsec_new , whsec_old ,' })).toEqual(['whsec_new', 'whsec_old']);
+    expect(stripeWebhookSecrets({ STRIPE_WEBHOOK_SECRET: ' whsec_new , whsec_old ,' })).toEqual([
+      'whsec_new',
+      'whsec_old',
+    ]);
   });
 
-  test.each([{}, { STRIPE_WEBHOOK_SECRET: '' }, { STRIPE_WEBHOOK_SECRET: ' , ' }])('stripeWebhookSecrets without a secret (%j) is a ConfigError', (env) => {
-    expect(() => stripeWebhookSecrets(env)).toThrow(ConfigError);
-    expect(() => stripeWebhookSecrets(env)).toThrow('invalid configuration: STRIPE_WEBHOOK_SECRET is required for webhooks');
-  });
+  test.each([{}, { STRIPE_WEBHOOK_SECRET: '' }, { STRIPE_WEBHOOK_SECRET: ' , ' }])(
+    'stripeWebhookSecrets without a secret (%j) is a ConfigError',
+    (env) => {
+      expect(() => stripeWebhookSecrets(env)).toThrow(ConfigError);
+      expect(() => stripeWebhookSecrets(env)).toThrow(
+        'invalid configuration: STRIPE_WEBHOOK_SECRET is required for webhooks',
+      );
+    },
+  );
 });
 
 describe('test environment', () => {
   test('defaults to its own database and Redis DB 15, never the service defaults', () => {
-    expect(testEnvironment({})).toEqual({ databaseUrl: 'postgres://postgres@127.0.0.1:5432/orders_test', redisUrl: 'redis://127.0.0.1:6379/15' });
-    expect(testEnvironment({ TEST_DATABASE_URL: 'postgres://x/y', TEST_REDIS_URL: 'redis://h:1/4' })).toEqual({ databaseUrl: 'postgres://x/y', redisUrl: 'redis://h:1/4' });
+    expect(testEnvironment({})).toEqual({
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/orders_test',
+      redisUrl: 'redis://127.0.0.1:6379/15',
+    });
+    expect(testEnvironment({ TEST_DATABASE_URL: 'postgres://x/y', TEST_REDIS_URL: 'redis://h:1/4' })).toEqual({
+      databaseUrl: 'postgres://x/y',
+      redisUrl: 'redis://h:1/4',
+    });
   });
 
   test.each([

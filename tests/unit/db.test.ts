@@ -25,9 +25,12 @@ describe('isConnectionError (PostgreSQL cannot serve now: 503, retry later)', ()
     expect(isConnectionError(pgError(code))).toBe(true);
   });
 
-  test.each(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])('the socket error %s is', (code) => {
-    expect(isConnectionError(Object.assign(new Error(`connect ${code} 127.0.0.1:5432`), { code }))).toBe(true);
-  });
+  test.each(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])(
+    'the socket error %s is',
+    (code) => {
+      expect(isConnectionError(Object.assign(new Error(`connect ${code} 127.0.0.1:5432`), { code }))).toBe(true);
+    },
+  );
 
   test.each([
     'Connection terminated unexpectedly',
@@ -61,8 +64,14 @@ describe('isConnectionError (PostgreSQL cannot serve now: 503, retry later)', ()
     ['a code that only contains 08', pgError('X08000')],
     ['a code that starts with 08 but is longer', pgError('080000')],
     ['a lowercase class-08 code', pgError('08p01')],
-    ['a message that merely mentions a connection', new Error('duplicate key value violates unique constraint; Connection terminated')],
-    ['a connection message with a code that is not one of them', pgError('23505', 'Connection terminated unexpectedly')],
+    [
+      'a message that merely mentions a connection',
+      new Error('duplicate key value violates unique constraint; Connection terminated'),
+    ],
+    [
+      'a connection message with a code that is not one of them',
+      pgError('23505', 'Connection terminated unexpectedly'),
+    ],
     ['a TypeError', new TypeError("Cannot read properties of undefined (reading 'rows')")],
     ['null', null],
     ['undefined', undefined],

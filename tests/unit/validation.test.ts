@@ -13,7 +13,10 @@ function thrownBy(run: () => unknown): unknown {
 }
 
 describe('parseOrThrow', () => {
-  const schema = z.object({ a: z.object({ b: z.array(z.object({ c: z.string({ error: 'c must be a string' }) })) }), n: z.number().optional() });
+  const schema = z.object({
+    a: z.object({ b: z.array(z.object({ c: z.string({ error: 'c must be a string' }) })) }),
+    n: z.number().optional(),
+  });
 
   test('returns what the schema parsed', () => {
     expect(parseOrThrow(schema, { a: { b: [{ c: 'x' }] }, n: 1 })).toEqual({ a: { b: [{ c: 'x' }] }, n: 1 });
@@ -23,11 +26,19 @@ describe('parseOrThrow', () => {
     const error = thrownBy(() => parseOrThrow(schema, { a: { b: [{ c: 'x' }, { c: 'y' }, { c: 3 }] } }));
 
     expect(error).toBeInstanceOf(InvalidRequestError);
-    expect(error).toMatchObject({ code: 'invalid_request', status: 400, message: 'a.b[2].c: c must be a string', details: { field: 'a.b[2].c' } });
+    expect(error).toMatchObject({
+      code: 'invalid_request',
+      status: 400,
+      message: 'a.b[2].c: c must be a string',
+      details: { field: 'a.b[2].c' },
+    });
   });
 
   test('a problem with the body as a whole is on the field "body"', () => {
-    expect(thrownBy(() => parseOrThrow(schema, 'text'))).toMatchObject({ message: 'body: Invalid input: expected object, received string', details: { field: 'body' } });
+    expect(thrownBy(() => parseOrThrow(schema, 'text'))).toMatchObject({
+      message: 'body: Invalid input: expected object, received string',
+      details: { field: 'body' },
+    });
   });
 
   test('names only the first problem', () => {

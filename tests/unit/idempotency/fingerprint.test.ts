@@ -14,7 +14,11 @@ const order = {
 function reversedKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(reversedKeys);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).reverse().map(([k, v]) => [k, reversedKeys(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .reverse()
+        .map(([k, v]) => [k, reversedKeys(v)]),
+    );
   }
   return value;
 }
@@ -68,7 +72,10 @@ describe('fingerprint (the request as the idempotency check compares it)', () =>
   test('changes whenever one quantity changes (property)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ productId: fc.string(), quantity: fc.integer({ min: 1, max: 10_000 }) }), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.record({ productId: fc.string(), quantity: fc.integer({ min: 1, max: 10_000 }) }), {
+          minLength: 1,
+          maxLength: 5,
+        }),
         fc.nat(),
         fc.integer({ min: 1, max: 10_000 }),
         (items, at, delta) => {

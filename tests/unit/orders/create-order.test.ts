@@ -1,8 +1,13 @@
-import { AmountTooLargeError, checkPrices } from '../../../lib/orders/create-order';
 import { MixedCurrencyError, UnknownProductError } from '../../../lib/errors';
+import { AmountTooLargeError, checkPrices } from '../../../lib/orders/create-order';
 import type { PricedLine } from '../../../lib/orders/order-store';
 
-const priced = (productId: string, quantity: number, unitPriceCents: number | null, currency: string | null = unitPriceCents === null ? null : 'eur'): PricedLine => ({
+const priced = (
+  productId: string,
+  quantity: number,
+  unitPriceCents: number | null,
+  currency: string | null = unitPriceCents === null ? null : 'eur',
+): PricedLine => ({
   productId,
   quantity,
   unitPriceCents,
@@ -35,18 +40,25 @@ describe('checkPrices (the catalogue verdict on an order, before it is charged)'
   });
 
   test('a free product counts as known (price 0), not as unknown', () => {
-    expect(checkPrices([priced('sku-gift', 1, 0), priced('sku-a', 1, 700)])).toMatchObject({ amountCents: 700, currency: 'eur' });
+    expect(checkPrices([priced('sku-gift', 1, 0), priced('sku-a', 1, 700)])).toMatchObject({
+      amountCents: 700,
+      currency: 'eur',
+    });
   });
 
   test('a product not in the catalogue is unknown_product (422) naming the first such product', () => {
-    const error = thrownBy(() => checkPrices([priced('sku-a', 1, 100), priced('sku-gone', 1, null), priced('sku-also-gone', 1, null)]));
+    const error = thrownBy(() =>
+      checkPrices([priced('sku-a', 1, 100), priced('sku-gone', 1, null), priced('sku-also-gone', 1, null)]),
+    );
 
     expect(error).toBeInstanceOf(UnknownProductError);
     expect(error).toMatchObject({ code: 'unknown_product', status: 422, details: { productId: 'sku-gone' } });
   });
 
   test('items in two currencies are mixed_currency (422) listing both', () => {
-    const error = thrownBy(() => checkPrices([priced('sku-a', 1, 100, 'eur'), priced('sku-b', 1, 100, 'usd'), priced('sku-c', 1, 100, 'eur')]));
+    const error = thrownBy(() =>
+      checkPrices([priced('sku-a', 1, 100, 'eur'), priced('sku-b', 1, 100, 'usd'), priced('sku-c', 1, 100, 'eur')]),
+    );
 
     expect(error).toBeInstanceOf(MixedCurrencyError);
     expect(error).toMatchObject({ code: 'mixed_currency', status: 422, details: { currencies: ['eur', 'usd'] } });
@@ -60,10 +72,16 @@ describe('checkPrices (the catalogue verdict on an order, before it is charged)'
     const error = thrownBy(() => checkPrices([priced('sku-a', 9, 11_111_111), priced('sku-b', 1, 1)]));
 
     expect(error).toBeInstanceOf(AmountTooLargeError);
-    expect(error).toMatchObject({ code: 'amount_too_large', status: 422, details: { amountCents: 100_000_000, maxAmountCents: 99_999_999 } });
+    expect(error).toMatchObject({
+      code: 'amount_too_large',
+      status: 422,
+      details: { amountCents: 100_000_000, maxAmountCents: 99_999_999 },
+    });
   });
 
   test('a total far beyond the limit is refused, not wrapped or rounded: 10,000 x 10,000,000', () => {
-    expect(thrownBy(() => checkPrices([priced('sku-a', 10_000, 10_000_000)]))).toMatchObject({ details: { amountCents: 100_000_000_000 } });
+    expect(thrownBy(() => checkPrices([priced('sku-a', 10_000, 10_000_000)]))).toMatchObject({
+      details: { amountCents: 100_000_000_000 },
+    });
   });
 });

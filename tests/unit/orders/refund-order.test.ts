@@ -23,7 +23,12 @@ function paidOrder(lines: OrderLine[]): Order {
   };
 }
 
-const line = (productId: string, quantity: number, unitPriceCents: number, refundedQuantity = 0): OrderLine => ({ productId, quantity, unitPriceCents, refundedQuantity });
+const line = (productId: string, quantity: number, unitPriceCents: number, refundedQuantity = 0): OrderLine => ({
+  productId,
+  quantity,
+  unitPriceCents,
+  refundedQuantity,
+});
 
 /** The error `run` throws (fails the test when it throws none). */
 function thrownBy(run: () => unknown): unknown {
@@ -48,15 +53,17 @@ describe('refundLines (what a refund request refunds, at the prices paid)', () =
   test('items: only those, in the quantities asked, at the unit price paid', () => {
     const order = paidOrder([line('sku-a', 3, 1299), line('sku-b', 2, 500)]);
 
-    expect(refundLines(order, { items: [{ productId: 'sku-b', quantity: 1 }], reason: 'requested_by_customer' })).toEqual([
-      { productId: 'sku-b', quantity: 1, amountCents: 500 },
-    ]);
+    expect(
+      refundLines(order, { items: [{ productId: 'sku-b', quantity: 1 }], reason: 'requested_by_customer' }),
+    ).toEqual([{ productId: 'sku-b', quantity: 1, amountCents: 500 }]);
   });
 
   test('asking for exactly what is left of a line is allowed', () => {
     const order = paidOrder([line('sku-a', 3, 1299, 1)]);
 
-    expect(refundLines(order, { items: [{ productId: 'sku-a', quantity: 2 }] })).toEqual([{ productId: 'sku-a', quantity: 2, amountCents: 2598 }]);
+    expect(refundLines(order, { items: [{ productId: 'sku-a', quantity: 2 }] })).toEqual([
+      { productId: 'sku-a', quantity: 2, amountCents: 2598 },
+    ]);
   });
 
   test('more than is left of a line is refund_quantity_exceeded (422) with what can still be refunded', () => {
@@ -65,7 +72,11 @@ describe('refundLines (what a refund request refunds, at the prices paid)', () =
     const error = thrownBy(() => refundLines(order, { items: [{ productId: 'sku-a', quantity: 3 }] }));
 
     expect(error).toBeInstanceOf(RefundQuantityExceededError);
-    expect(error).toMatchObject({ code: 'refund_quantity_exceeded', status: 422, details: { productId: 'sku-a', refundable: 2 } });
+    expect(error).toMatchObject({
+      code: 'refund_quantity_exceeded',
+      status: 422,
+      details: { productId: 'sku-a', refundable: 2 },
+    });
   });
 
   test('a product the order does not have is refund_quantity_exceeded with 0 refundable', () => {
@@ -96,13 +107,19 @@ describe('refundLines (what a refund request refunds, at the prices paid)', () =
     const error = thrownBy(() => refundLines(order, {}));
 
     expect(error).toBeInstanceOf(OrderNotRefundableError);
-    expect(error).toMatchObject({ code: 'order_not_refundable', status: 409, details: { orderId: ORDER_ID, status: 'refunded' } });
+    expect(error).toMatchObject({
+      code: 'order_not_refundable',
+      status: 409,
+      details: { orderId: ORDER_ID, status: 'refunded' },
+    });
   });
 });
 
 describe('refundIdempotencyKey (a refund key in its own namespace)', () => {
   test('is route, order and the caller key, so it can never be another order key nor a POST /orders key', () => {
     expect(refundIdempotencyKey(ORDER_ID, 'key-1')).toBe(`refund ${ORDER_ID} key-1`);
-    expect(refundIdempotencyKey(ORDER_ID, 'key-1')).not.toBe(refundIdempotencyKey('8b1e0c3f-0d6a-4f3e-a1c2-2b9d8e7f6a5b', 'key-1'));
+    expect(refundIdempotencyKey(ORDER_ID, 'key-1')).not.toBe(
+      refundIdempotencyKey('8b1e0c3f-0d6a-4f3e-a1c2-2b9d8e7f6a5b', 'key-1'),
+    );
   });
 });

@@ -38,19 +38,54 @@ describe('POST /orders/{orderId}/refunds body (refundRequestSchema)', () => {
     ['a body that is not an object', 'everything', 'body', 'body: Invalid input: expected object, received string'],
     ['an unknown field (an amount)', { amountCents: 100 }, 'body', 'body: Unrecognized key: "amountCents"'],
     ['items that are not an array', { items: null }, 'items', 'items: items must be an array'],
-    ['an empty list of items', { items: [] }, 'items', 'items: items must hold at least 1 item when given; leave it out to refund everything'],
+    [
+      'an empty list of items',
+      { items: [] },
+      'items',
+      'items: items must hold at least 1 item when given; leave it out to refund everything',
+    ],
     ['101 lines', { items: lines(101) }, 'items', 'items: items must hold at most 100 items'],
     [
       'a product on two lines',
-      { items: [{ productId: 'sku-a', quantity: 1 }, { productId: 'sku-a', quantity: 1 }] },
+      {
+        items: [
+          { productId: 'sku-a', quantity: 1 },
+          { productId: 'sku-a', quantity: 1 },
+        ],
+      },
       'items',
       'items: each productId may appear once',
     ],
-    ['a line with a quantity of 0', { items: [{ productId: 'sku-a', quantity: 0 }] }, 'items[0].quantity', 'items[0].quantity: quantity must be at least 1'],
-    ['a line with an empty productId', { items: [{ productId: '', quantity: 1 }] }, 'items[0].productId', 'items[0].productId: productId must not be empty'],
-    ['a line with an unknown field', { items: [{ productId: 'sku-a', quantity: 1, amountCents: 5 }] }, 'items[0]', 'items[0]: Unrecognized key: "amountCents"'],
-    ['a reason Stripe does not accept', { reason: 'out_of_stock_after_payment' }, 'reason', 'reason: reason must be requested_by_customer, duplicate or fraudulent'],
-    ['a reason that is not a string', { reason: 1 }, 'reason', 'reason: reason must be requested_by_customer, duplicate or fraudulent'],
+    [
+      'a line with a quantity of 0',
+      { items: [{ productId: 'sku-a', quantity: 0 }] },
+      'items[0].quantity',
+      'items[0].quantity: quantity must be at least 1',
+    ],
+    [
+      'a line with an empty productId',
+      { items: [{ productId: '', quantity: 1 }] },
+      'items[0].productId',
+      'items[0].productId: productId must not be empty',
+    ],
+    [
+      'a line with an unknown field',
+      { items: [{ productId: 'sku-a', quantity: 1, amountCents: 5 }] },
+      'items[0]',
+      'items[0]: Unrecognized key: "amountCents"',
+    ],
+    [
+      'a reason Stripe does not accept',
+      { reason: 'out_of_stock_after_payment' },
+      'reason',
+      'reason: reason must be requested_by_customer, duplicate or fraudulent',
+    ],
+    [
+      'a reason that is not a string',
+      { reason: 1 },
+      'reason',
+      'reason: reason must be requested_by_customer, duplicate or fraudulent',
+    ],
   ])('refuses %s: invalid_request naming the field', (_, body, field, message) => {
     expect(verdict(body)).toEqual({ field, message });
   });

@@ -10,13 +10,28 @@ const now = () => Math.floor(Date.now() / 1000);
 
 /** Signs `payload` exactly as Stripe does, with the real SDK's test helper. */
 const sign = (payload: string, o: { secret?: string; timestamp?: number } = {}) =>
-  Stripe.webhooks.generateTestHeaderString({ payload, secret: o.secret ?? SECRET, ...(o.timestamp === undefined ? {} : { timestamp: o.timestamp }) });
+  Stripe.webhooks.generateTestHeaderString({
+    payload,
+    secret: o.secret ?? SECRET,
+    ...(o.timestamp === undefined ? {} : { timestamp: o.timestamp }),
+  });
 
 const event = (o: Record<string, unknown> = {}) =>
-  JSON.stringify({ id: 'evt_1', object: 'event', type: 'payment_intent.succeeded', created: 1_700_000_000, data: { object: { id: 'pi_1' } }, ...o });
+  JSON.stringify({
+    id: 'evt_1',
+    object: 'event',
+    type: 'payment_intent.succeeded',
+    created: 1_700_000_000,
+    data: { object: { id: 'pi_1' } },
+    ...o,
+  });
 
 /** Runs the check with the real SDK's webhooks; returns the event or the error it threw. */
-function verify(payload: string, signature: string | undefined, secrets: readonly string[] = SECRETS): Stripe.Event | DomainError {
+function verify(
+  payload: string,
+  signature: string | undefined,
+  secrets: readonly string[] = SECRETS,
+): Stripe.Event | DomainError {
   try {
     return verifyStripeEvent(Stripe.webhooks, Buffer.from(payload), signature, secrets);
   } catch (error) {
@@ -63,14 +78,34 @@ describe('verifyStripeEvent', () => {
     ['not JSON', 'this is not json', 'the signed body is not a Stripe event'],
     ['JSON null', 'null', 'the signed body is not a Stripe event (id, type, created)'],
     ['an event with no id', event({ id: undefined }), 'the signed body is not a Stripe event (id, type, created)'],
-    ['an event whose id is not a string', event({ id: 42 }), 'the signed body is not a Stripe event (id, type, created)'],
+    [
+      'an event whose id is not a string',
+      event({ id: 42 }),
+      'the signed body is not a Stripe event (id, type, created)',
+    ],
     ['an event with no type', event({ type: undefined }), 'the signed body is not a Stripe event (id, type, created)'],
-    ['an event with no created', event({ created: undefined }), 'the signed body is not a Stripe event (id, type, created)'],
-    ['created as a string', event({ created: '1700000000' }), 'the signed body is not a Stripe event (id, type, created)'],
+    [
+      'an event with no created',
+      event({ created: undefined }),
+      'the signed body is not a Stripe event (id, type, created)',
+    ],
+    [
+      'created as a string',
+      event({ created: '1700000000' }),
+      'the signed body is not a Stripe event (id, type, created)',
+    ],
     ['created 0', event({ created: 0 }), 'the signed body is not a Stripe event (id, type, created)'],
     ['created negative', event({ created: -1 }), 'the signed body is not a Stripe event (id, type, created)'],
-    ['created with a fraction', event({ created: 1_700_000_000.5 }), 'the signed body is not a Stripe event (id, type, created)'],
-    ['created above the largest safe integer', event({ created: 2 ** 53 }), 'the signed body is not a Stripe event (id, type, created)'],
+    [
+      'created with a fraction',
+      event({ created: 1_700_000_000.5 }),
+      'the signed body is not a Stripe event (id, type, created)',
+    ],
+    [
+      'created above the largest safe integer',
+      event({ created: 2 ** 53 }),
+      'the signed body is not a Stripe event (id, type, created)',
+    ],
   ])('signed, but %s: invalid_request (400) on the body', (_, payload, message) => {
     const result = verify(payload, sign(payload));
 
@@ -89,7 +124,9 @@ describe('rawBodyOf (the bytes Stripe signed)', () => {
   test('a base64-encoded body from API Gateway is decoded; a plain one is taken as UTF-8; none is empty', () => {
     const payload = event({ description: 'Café ☕' });
 
-    expect(rawBodyOf({ body: Buffer.from(payload).toString('base64'), isBase64Encoded: true }).toString('utf8')).toBe(payload);
+    expect(rawBodyOf({ body: Buffer.from(payload).toString('base64'), isBase64Encoded: true }).toString('utf8')).toBe(
+      payload,
+    );
     expect(rawBodyOf({ body: payload, isBase64Encoded: false }).equals(Buffer.from(payload, 'utf8'))).toBe(true);
     expect(rawBodyOf({ body: null }).length).toBe(0);
   });

@@ -1,7 +1,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { IdempotencyInProgressError, IdempotencyKeyMismatchError } from '../errors';
-import { keys } from '../inventory/keys';
 import { batchFor } from '../inventory/scripts';
+import { keys } from '../keys';
 
 /** A response as it is replayed: status and body. */
 export interface StoredResponse {

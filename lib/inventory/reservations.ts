@@ -1,6 +1,6 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Db } from '../db';
-import { keys } from './keys';
+import { keys } from '../keys';
 import { commands, type InventoryCommands } from './scripts';
 import { loadStockMirror } from './stock';
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Db } from '../db';
-import { keys } from './keys';
+import { keys } from '../keys';
 import type { LineQuantity } from './reservations';
 
 /**

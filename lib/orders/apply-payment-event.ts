@@ -2,7 +2,7 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import type { Deps } from '../deps';
 import { InvalidRequestError } from '../errors';
-import { keys } from '../inventory/keys';
+import { keys } from '../keys';
 import { findOrder, type Order } from './order-store';
 import { completeOutOfStockRefund, OUT_OF_STOCK_AFTER_PAYMENT, settleFailed, settlePaid } from './payment-state';
 import { UUID } from './refund-request';

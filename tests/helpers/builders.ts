@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { keys } from '../../lib/inventory/keys';
+import { keys } from '../../lib/keys';
 import { availableStock } from '../../lib/inventory/reservations';
 import { db, redis } from './harness';
 

@@ -1,4 +1,4 @@
-import { keys } from '../../lib/inventory/keys';
+import { keys } from '../../lib/keys';
 import { loadStockMirror } from '../../lib/inventory/stock';
 import {
   availableOf,

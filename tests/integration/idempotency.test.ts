@@ -1,4 +1,4 @@
-import { keys } from '../../lib/inventory/keys';
+import { keys } from '../../lib/keys';
 import { availableOf, countRows, givenProduct, heldOf, inventoryOf, orderRow } from '../helpers/builders';
 import { redis } from '../helpers/harness';
 import { orderBody, postOrder, stripeAnswers } from '../helpers/orders';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Stripe from 'stripe';
 import { readConfig } from '../../lib/config';
-import { keys } from '../../lib/inventory/keys';
+import { keys } from '../../lib/keys';
 import { release, reserve } from '../../lib/inventory/reservations';
 import { batchFor } from '../../lib/inventory/scripts';
 import { loadStockMirror } from '../../lib/inventory/stock';

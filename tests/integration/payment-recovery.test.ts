@@ -2,7 +2,7 @@ import { Client } from 'pg';
 import { createOrderHandler } from '../../handlers/create-order';
 import { testEnvironment } from '../../lib/config';
 import { createPoolDb, type Db } from '../../lib/db';
-import { keys } from '../../lib/inventory/keys';
+import { keys } from '../../lib/keys';
 import { loadStockMirror } from '../../lib/inventory/stock';
 import { availableOf, countRows, givenProduct, heldOf, holdOf, inventoryOf, orderRow } from '../helpers/builders';
 import { apiGatewayEvent, invoke } from '../helpers/events';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { keys } from '../../lib/inventory/keys';
+import { keys } from '../../lib/keys';
 import { reserve } from '../../lib/inventory/reservations';
 import { settleFailed, settlePaid } from '../../lib/orders/payment-state';
 import { db, redis, testDeps } from '../helpers/harness';

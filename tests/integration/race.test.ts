@@ -1,4 +1,4 @@
-import { keys } from '../../lib/inventory/keys';
+import { keys } from '../../lib/keys';
 import { commands } from '../../lib/inventory/scripts';
 import { CommittedWorld } from '../helpers/committed-world';
 import { orderBody, stripeAnswers } from '../helpers/orders';

@@ -1,4 +1,4 @@
-import { keys } from '../../lib/inventory/keys';
+import { keys } from '../../lib/keys';
 import { EVENT_MARK_TTL_SECONDS } from '../../lib/orders/apply-payment-event';
 import { availableOf, givenProduct, heldOf, holdOf, inventoryOf, orderRow } from '../helpers/builders';
 import { db, redis } from '../helpers/harness';

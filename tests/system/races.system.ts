@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { keys } from '../../lib/inventory/keys';
+import { keys } from '../../lib/keys';
 import {
   type Container,
   givenProduct,

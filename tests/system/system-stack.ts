@@ -76,7 +76,7 @@ export class Container {
     const child = fork(join(__dirname, 'lambda-worker.ts'), [], {
       cwd: ROOT,
       env,
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--require', join(ROOT, 'scripts', 'text-loader.cjs'), '--import', 'tsx'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     await new Promise<void>((resolve, reject) => {

@@ -10,6 +10,8 @@ const shared = {
   moduleFileExtensions: ['ts', 'js', 'json', 'lua'],
   // middy ships ESM only: let swc turn it into CommonJS like our own code.
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
+  // The STRIPE_SECRET_KEY trap, installed before any test module (and so any of lib/) is loaded.
+  setupFiles: ['<rootDir>/tests/helpers/env-spy.ts'],
 };
 
 /**
@@ -19,7 +21,12 @@ const shared = {
 module.exports = {
   projects: [
     // Pure logic: no PostgreSQL, no Redis, no global setup; seconds.
-    { ...shared, displayName: 'unit', roots: ['<rootDir>/tests/unit'] },
+    {
+      ...shared,
+      displayName: 'unit',
+      roots: ['<rootDir>/tests/unit'],
+      setupFilesAfterEnv: ['<rootDir>/tests/helpers/infra-secret-check.ts'],
+    },
     // Handlers end to end against real PostgreSQL and Redis, one rolled-back transaction per test.
     {
       ...shared,

@@ -1,18 +1,22 @@
+// First: the STRIPE_SECRET_KEY trap goes in before anything of lib/ is loaded (harness imports lib).
+import './env-spy';
+import './infra-secret-check';
 import './stripe-mock';
-import { beginTest, closeWorld, endTest, openWorld } from './harness';
-import { secretReads, spyOnSecretReads } from './env-spy';
+import { beginTest, closeWorld, endTest, openWorld, redis } from './harness';
 import { resetStripeMocks } from './stripe-mock';
-
-spyOnSecretReads();
 
 beforeAll(openWorld);
 beforeEach(async () => {
   resetStripeMocks();
   await beginTest();
 });
-afterEach(async () => {
-  await endTest();
-  // Stripe is mocked: nothing may even look at the real secret key.
-  if (secretReads().length > 0) throw new Error(`process.env.STRIPE_SECRET_KEY was read:\n${secretReads()[0]}`);
+afterEach(endTest);
+afterAll(async () => {
+  // Each test begins with an empty Redis DB; the file also leaves it empty, as it leaves PostgreSQL
+  // (rolled back), so after the suite the test DB holds nothing: `npm run test:isolation` checks it.
+  try {
+    await redis().flushdb();
+  } finally {
+    await closeWorld();
+  }
 });
-afterAll(closeWorld);

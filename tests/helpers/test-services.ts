@@ -1,6 +1,13 @@
 import { join } from 'node:path';
 import { testEnvironment } from '../../lib/config';
-import { postgresAnswers, redisAnswers, ROOT, startPostgres, startRedis, type Started } from '../../scripts/local-stack';
+import {
+  postgresAnswers,
+  ROOT,
+  redisAnswers,
+  type Started,
+  startPostgres,
+  startRedis,
+} from '../../scripts/local-stack';
 
 /**
  * PostgreSQL and Redis for the suite: the ones at TEST_DATABASE_URL / TEST_REDIS_URL when they
@@ -8,7 +15,9 @@ import { postgresAnswers, redisAnswers, ROOT, startPostgres, startRedis, type St
  * from PATH, so `npm test` works on a machine with only Node. The URLs are written back to the
  * environment for the test files.
  */
-export async function ensureTestServices(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<() => Promise<void>> {
+export async function ensureTestServices(
+  log: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<() => Promise<void>> {
   const { databaseUrl, redisUrl } = testEnvironment();
   const stops: (() => Promise<void>)[] = [];
   const admin = Object.assign(new URL(databaseUrl), { pathname: '/postgres' }).toString();

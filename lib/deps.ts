@@ -1,15 +1,15 @@
-import type { Redis } from 'ioredis';
 import type Stripe from 'stripe';
 import { type Config, config } from './config';
 import { createPoolDb, type Db } from './db';
 import { jsonLogger, type Logger } from './log';
 import type { Payments } from './payments/payments';
+import type { RedisClient } from './redis';
 import { createRedis } from './redis';
 
 /** What every use case talks to. */
 export interface CoreDeps {
   db: Db;
-  redis: Redis;
+  redis: RedisClient;
   config: Config;
   log: Logger;
 }

@@ -1,4 +1,9 @@
-/** Errors a client can act on. Each has a stable `code`; lib/http.ts maps them to HTTP once. */
+/**
+ * Errors a client can act on. Each has a stable `code`; lib/http.ts maps them to HTTP once. A use
+ * case throws them for refusals that are not final (bad input, a dependency down, a key in use):
+ * nothing is stored, and a retry runs again. Final refusals that an Idempotency-Key replays (a
+ * decline, no stock) are answers: the use case returns them (see lib/orders/create-order-answer.ts).
+ */
 export abstract class DomainError extends Error {
   abstract readonly code: string;
   abstract readonly status: number;
@@ -139,4 +144,23 @@ export class RefundRejectedError extends DomainError {
   constructor(orderId: string, refundId: string, providerCode: string, message: string) {
     super(`Stripe refused the refund: ${message}`, { orderId, refundId, providerCode });
   }
+}
+
+/** Stripe's largest amount for a card charge in most currencies (99,999,999 minor units). */
+export const MAX_AMOUNT_CENTS = 99_999_999;
+
+export class AmountTooLargeError extends DomainError {
+  readonly code = 'amount_too_large';
+  readonly status = 422;
+  constructor(amountCents: number) {
+    super(`the order total ${amountCents} is above the largest amount a card payment may have (${MAX_AMOUNT_CENTS})`, {
+      amountCents,
+      maxAmountCents: MAX_AMOUNT_CENTS,
+    });
+  }
+}
+
+/** The contract's error body: `{ "error": { "code", "message", ...details } }`. */
+export function errorBody(error: DomainError): { error: Record<string, unknown> } {
+  return { error: { code: error.code, message: error.message, ...error.details } };
 }

@@ -1,7 +1,8 @@
 import type { MiddlewareObj, Request } from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { isConnectionError } from './db';
-import { DomainError, PayloadTooLargeError, PaymentProviderUnavailableError } from './errors';
+import { DomainError, errorBody, PayloadTooLargeError, PaymentProviderUnavailableError } from './errors';
+
 import { errorFields, type Logger } from './log';
 import { PaymentProviderError } from './payments/payments';
 
@@ -9,11 +10,6 @@ export type HttpResponse = APIGatewayProxyResult & { headers: Record<string, str
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
   return { statusCode, headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) };
-}
-
-/** The contract's error body: `{ "error": { "code", "message", ...details } }`. */
-export function errorBody(error: DomainError): { error: Record<string, unknown> } {
-  return { error: { code: error.code, message: error.message, ...error.details } };
 }
 
 /**

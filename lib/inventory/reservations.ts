@@ -1,6 +1,7 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import type { Db } from '../db';
 import { keys } from '../keys';
+import type { RedisClient } from '../redis';
 import { commands, type InventoryCommands } from './scripts';
 import { loadStockMirror } from './stock';
 
@@ -16,7 +17,7 @@ export type ReserveResult = { ok: true } | { ok: false; productId: string };
  * holds its stock is a no-op, so a retried request never holds twice.
  */
 export async function reserve(
-  redis: Redis,
+  redis: RedisClient,
   db: Db,
   orderId: string,
   lines: readonly LineQuantity[],
@@ -33,7 +34,7 @@ export async function reserve(
   throw new Error(`stock mirror for order ${orderId} could not be loaded`);
 }
 
-function holdArguments(orderId: string, lines: readonly LineQuantity[], ttlSeconds: number) {
+export function holdArguments(orderId: string, lines: readonly LineQuantity[], ttlSeconds: number) {
   const keyList = [keys.reservation(orderId)];
   const args: (string | number)[] = [ttlSeconds, orderId];
   for (const { productId, quantity } of lines) {
@@ -43,70 +44,44 @@ function holdArguments(orderId: string, lines: readonly LineQuantity[], ttlSecon
   return { keyList, args };
 }
 
-/** What the first hold of a new order came to (see claimAndReserve). */
-export type FirstHold = { kind: 'held' } | { kind: 'short'; productId: string } | { kind: 'not_loaded' };
-
-/**
- * Takes a request's idempotency key (`record` for `lockSeconds`, SET NX GET) and, when it was free,
- * holds the new order's stock: one round trip for both. `previous` is what held the key (nothing
- * is held then). A stock mirror that is not loaded is not loaded here: nothing is held, and the
- * caller holds with reserve() once the order is recorded, so a request for a product that does
- * not exist leaves nothing in Redis.
- */
-export async function claimAndReserve(
-  redis: Redis,
-  idempotencyKey: string,
-  record: string,
-  lockSeconds: number,
-  hold: { orderId: string; lines: readonly LineQuantity[]; ttlSeconds: number },
-): Promise<{ previous: string | null; hold: FirstHold }> {
-  const { keyList, args } = holdArguments(hold.orderId, hold.lines, hold.ttlSeconds);
-  const [outcome, first] = await commands(redis).claimAndReserveStock(
-    keyList.length + 1,
-    keys.idempotency(idempotencyKey),
-    ...keyList,
-    record,
-    lockSeconds,
-    ...args,
-  );
-  switch (outcome) {
-    case 'claimed':
-      return { previous: first as string, hold: { kind: 'not_loaded' } };
-    case 'ok':
-    case 'held':
-      return { previous: null, hold: { kind: 'held' } };
-    case 'short':
-      return { previous: null, hold: { kind: 'short', productId: first as string } };
-    default:
-      return { previous: null, hold: { kind: 'not_loaded' } };
-  }
-}
-
-/**
- * After the PostgreSQL commit that changed inventory.quantity (or not): drops the order's hold and
- * moves the stock mirrors by `mirrorDeltas` in one atomic Redis step. A mirror that is missing is
- * left missing (it is reloaded from PostgreSQL when next needed). Moving it after the commit can only
- * leave it lower than the truth, if a reload slips in between: safe, and healed by the mirror's TTL.
- */
-export async function settleHold(
-  redis: Redis,
-  orderId: string,
-  mirrorDeltas: readonly LineQuantity[],
-  batch?: ChainableCommander,
-): Promise<void> {
+function settleArguments(orderId: string, mirrorDeltas: readonly LineQuantity[]) {
   const keyList = [keys.reservation(orderId)];
   const args: (string | number)[] = [orderId];
   for (const { productId, quantity } of mirrorDeltas) {
     keyList.push(keys.stock(productId), keys.held(productId), keys.holds(productId));
     args.push(productId, quantity);
   }
-  // In a batch (see idempotent()), it goes to Redis with the request's stored answer: one round trip.
-  if (batch) (batch as unknown as InventoryCommands).settleStock(keyList.length, ...keyList, ...args);
-  else await commands(redis).settleStock(keyList.length, ...keyList, ...args);
+  return { keyList, args };
+}
+
+/**
+ * After the PostgreSQL commit that changed inventory.quantity (or not): drops the order's hold and
+ * moves the stock mirrors by `mirrorDeltas` in one atomic Redis step (settle.lua). A mirror that is
+ * missing is left missing (it is reloaded from PostgreSQL when next needed). Moving it after the
+ * commit can only leave it lower than the truth, if a reload slips in between: safe, and healed by
+ * the mirror's TTL.
+ */
+export async function settleHold(
+  redis: RedisClient,
+  orderId: string,
+  mirrorDeltas: readonly LineQuantity[],
+): Promise<void> {
+  const { keyList, args } = settleArguments(orderId, mirrorDeltas);
+  await commands(redis).settleStock(keyList.length, ...keyList, ...args);
+}
+
+/** settleHold queued on a pipeline (of a client the scripts are registered on), sent with it. */
+export function queueSettleHold(
+  pipeline: ChainableCommander,
+  orderId: string,
+  mirrorDeltas: readonly LineQuantity[],
+): void {
+  const { keyList, args } = settleArguments(orderId, mirrorDeltas);
+  (pipeline as unknown as InventoryCommands).settleStock(keyList.length, ...keyList, ...args);
 }
 
 /** Phase 3 on failure: the hold is dropped and its stock is available again at once. */
-export function release(redis: Redis, orderId: string, productIds: readonly string[]): Promise<void> {
+export function release(redis: RedisClient, orderId: string, productIds: readonly string[]): Promise<void> {
   return settleHold(
     redis,
     orderId,
@@ -116,7 +91,7 @@ export function release(redis: Redis, orderId: string, productIds: readonly stri
 
 /** Stock that can be held now: inventory.quantity minus live holds. */
 export async function availableStock(
-  redis: Redis,
+  redis: RedisClient,
   db: Db,
   productIds: readonly string[],
 ): Promise<Map<string, number>> {

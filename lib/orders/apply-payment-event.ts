@@ -3,9 +3,10 @@ import { z } from 'zod';
 import type { Deps } from '../deps';
 import { InvalidRequestError } from '../errors';
 import { keys } from '../keys';
-import { findOrder, type Order } from './order-store';
-import { completeOutOfStockRefund, OUT_OF_STOCK_AFTER_PAYMENT, settleFailed, settlePaid } from './payment-state';
-import { UUID } from './refund-request';
+import { UUID } from '../schemas';
+import { findOrder, findOrderByPaymentIntent, type Order } from './order-store';
+import { completeOutOfStockRefund } from './out-of-stock';
+import { OUT_OF_STOCK_AFTER_PAYMENT, settleFailed, settlePaid } from './payment-state';
 
 /**
  * How long an event id is remembered. Stripe retries a delivery for up to 3 days; a day more
@@ -102,10 +103,7 @@ async function orderOf(deps: EventDeps, intent: Stripe.PaymentIntent): Promise<O
   let order: Order | null = null;
   if (orderId && UUID.test(orderId)) order = await findOrder(deps.db, orderId);
   if (!order && typeof intent.id === 'string') {
-    const { rows } = await deps.db.query<{ id: string }>('SELECT id FROM orders WHERE payment_intent_id = $1', [
-      intent.id,
-    ]);
-    if (rows[0]) order = await findOrder(deps.db, rows[0].id);
+    order = await findOrderByPaymentIntent(deps.db, intent.id);
   }
   // An event for another PaymentIntent than the order's own is not about this order's payment.
   if (order?.paymentIntentId && order.paymentIntentId !== intent.id) return null;

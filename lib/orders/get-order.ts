@@ -1,9 +1,9 @@
 import type { Db } from '../db';
 import { OrderNotFoundError } from '../errors';
+import { UUID } from '../schemas';
 import { findOrder } from './order-store';
 import { type OrderView, orderView } from './order-view';
-import { type RefundView, refundsOf } from './refund-order';
-import { UUID } from './refund-request';
+import { type RefundView, refundsOf } from './refund-view-store';
 
 export interface OrderDetails extends OrderView {
   failureCode: string | null;

@@ -20,6 +20,8 @@ export interface Order {
   paymentIntentId: string | null;
   failureCode: string | null;
   declineCode: string | null;
+  /** Stripe's message for a declined payment, answered again with the 402. */
+  declineMessage: string | null;
   failureProductId: string | null;
   /** `created` of the last Stripe event applied (Unix seconds): older events never move the order back. */
   lastEventCreated: number | null;
@@ -27,7 +29,7 @@ export interface Order {
 }
 
 const ORDER_COLUMNS = `o.id, o.idempotency_key, o.request_hash, o.customer_id, o.payment_method_id, o.status,
-  o.amount_cents, o.currency, o.payment_intent_id, o.failure_code, o.decline_code, o.failure_product_id,
+  o.amount_cents, o.currency, o.payment_intent_id, o.failure_code, o.decline_code, o.decline_message, o.failure_product_id,
   o.last_event_created,
   (SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity,
      'unitPriceCents', i.unit_price_cents, 'refundedQuantity', i.refunded_quantity) ORDER BY i.product_id)
@@ -45,6 +47,7 @@ interface OrderRow {
   payment_intent_id: string | null;
   failure_code: string | null;
   decline_code: string | null;
+  decline_message: string | null;
   failure_product_id: string | null;
   last_event_created: string | null;
   lines: OrderLine[] | null;
@@ -63,6 +66,7 @@ function toOrder(row: OrderRow): Order {
     paymentIntentId: row.payment_intent_id,
     failureCode: row.failure_code,
     declineCode: row.decline_code,
+    declineMessage: row.decline_message,
     failureProductId: row.failure_product_id,
     lastEventCreated: row.last_event_created === null ? null : Number(row.last_event_created),
     lines: row.lines ?? [],
@@ -151,6 +155,13 @@ export async function priceAndInsertOrder(
 
 export async function findOrder(db: Db, orderId: string): Promise<Order | null> {
   const { rows } = await db.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.id = $1`, [orderId]);
+  return rows[0] ? toOrder(rows[0]) : null;
+}
+
+export async function findOrderByPaymentIntent(db: Db, paymentIntentId: string): Promise<Order | null> {
+  const { rows } = await db.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.payment_intent_id = $1`, [
+    paymentIntentId,
+  ]);
   return rows[0] ? toOrder(rows[0]) : null;
 }
 

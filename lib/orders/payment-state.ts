@@ -1,12 +1,19 @@
-import { randomUUID } from 'node:crypto';
-import type { ChainableCommander } from 'ioredis';
 import type { Db } from '../db';
 import type { Deps } from '../deps';
-import { type LineQuantity, release, settleHold } from '../inventory/reservations';
+import type { Later } from '../idempotency/port';
+import { type LineQuantity, settleHold } from '../inventory/reservations';
 import { giveBackStock } from '../inventory/stock';
+import {
+  type FailureFields,
+  markFailed,
+  OUT_OF_STOCK_AFTER_PAYMENT,
+  orderPaid,
+  payPending,
+} from './order-payment-store';
 import { lockOrder, type OrderLine, type OrderStatus } from './order-store';
-import { pendingRefunds } from './refund-store';
-import { sendRefund } from './send-refund';
+import { failAfterPayment } from './out-of-stock';
+
+export { type FailureFields, OUT_OF_STOCK_AFTER_PAYMENT };
 
 /**
  * The order's payment state machine, shared by create-order (synchronous answer from Stripe) and
@@ -18,8 +25,6 @@ import { sendRefund } from './send-refund';
 export interface PaymentEvent {
   created: number;
 }
-
-export const OUT_OF_STOCK_AFTER_PAYMENT = 'out_of_stock_after_payment';
 
 export type PaidOutcome =
   /** Paid now, or already paid and the event is not older than the last one applied (no stock moves). */
@@ -34,14 +39,6 @@ export type PaidOutcome =
 
 /** 'paid': the order is paid and stays so until Stripe says its PaymentIntent did not succeed. */
 export type FailedOutcome = { kind: 'failed' } | { kind: 'unchanged' } | { kind: 'paid' };
-
-export interface FailureFields {
-  paymentIntentId: string | null;
-  failureCode: string | null;
-  declineCode: string | null;
-  /** The product that lacked stock. */
-  productId?: string;
-}
 
 /**
  * Moves the order to 'failed' if it may move, and returns what it was. The order's row is locked
@@ -67,43 +64,23 @@ async function toFailed(
     (event === undefined || order.lastEventCreated === null || order.lastEventCreated < event.created);
   if (!order || !mayMove) return { moved: false, paid: false };
   if (order.status === 'paid' && !stripeSaysNotPaid) return { moved: false, paid: true };
-  await markFailed(tx, orderId, fields, event);
+  await markFailed(tx, orderId, fields, event?.created ?? null);
   return { moved: true, previous: order.status, lines: order.lines };
 }
 
-async function markFailed(
-  tx: Db,
+/** `later`: leave the Redis step for the request's end, sent with its stored answer (see idempotent()). */
+export type SettleDeps = Pick<Deps, 'db' | 'redis' | 'payments'> & { later?: Later };
+
+/** The order's hold dropped and the mirrors moved: now, or with the request's answer. */
+function settle(
+  deps: Pick<SettleDeps, 'redis' | 'later'>,
   orderId: string,
-  fields: FailureFields,
-  event: PaymentEvent | undefined,
+  mirrorDeltas: readonly LineQuantity[],
 ): Promise<void> {
-  await tx.query(
-    `UPDATE orders o
-        SET status = 'failed', failure_code = $3, decline_code = $4, failure_product_id = $6,
-            payment_intent_id = COALESCE(o.payment_intent_id, $2),
-            last_event_created = GREATEST(o.last_event_created, COALESCE($5::bigint, floor(extract(epoch FROM now()))::bigint)),
-            locked_until = NULL, updated_at = now()
-      WHERE o.id = $1`,
-    [
-      orderId,
-      fields.paymentIntentId,
-      fields.failureCode,
-      fields.declineCode,
-      event?.created ?? null,
-      fields.productId ?? null,
-    ],
-  );
+  if (!deps.later) return settleHold(deps.redis, orderId, mirrorDeltas);
+  deps.later.settleHold(orderId, mirrorDeltas);
+  return Promise.resolve();
 }
-
-interface OrderPaidRow {
-  outcome: 'paid' | 'unchanged' | 'out_of_stock' | 'not_found';
-  previous: OrderStatus | null;
-  short_product: string | null;
-  lines: LineQuantity[] | null;
-}
-
-/** `redisBatch`: queue the Redis step there instead of sending it now (see idempotent()). */
-export type SettleDeps = Pick<Deps, 'db' | 'redis' | 'payments'> & { redisBatch?: ChainableCommander };
 
 /**
  * Payment succeeded: the order enters 'paid' and takes its stock once, guarded, all lines or none;
@@ -121,103 +98,36 @@ export async function settlePaid(
   knownLines?: readonly LineQuantity[],
 ): Promise<PaidOutcome> {
   if (knownLines && !event && (await payPending(deps.db, orderId, paymentIntentId, knownLines))) {
-    await settleHold(
-      deps.redis,
+    await settle(
+      deps,
       orderId,
       knownLines.map((l) => ({ productId: l.productId, quantity: -l.quantity })),
-      deps.redisBatch,
     );
     return { kind: 'paid' };
   }
-  const { rows } = await deps.db.query<OrderPaidRow>('SELECT * FROM order_paid($1, $2, $3)', [
-    orderId,
-    paymentIntentId,
-    event?.created ?? null,
-  ]);
-  const row = rows[0];
+  const row = await orderPaid(deps.db, orderId, paymentIntentId, event?.created ?? null);
   const lines = row?.lines ?? [];
   switch (row?.outcome) {
     case 'paid':
-      await settleHold(
-        deps.redis,
+      await settle(
+        deps,
         orderId,
         lines.map((l) => ({ productId: l.productId, quantity: row.previous === 'paid' ? 0 : -l.quantity })),
-        deps.redisBatch,
       );
       return { kind: 'paid' };
     case 'out_of_stock':
-      if (await failAfterPayment(deps, orderId, paymentIntentId, row.short_product ?? '', lines, event)) {
-        return { kind: 'out_of_stock', productId: row.short_product ?? '' };
+      {
+        const productId = row.short_product ?? '';
+        const eventCreated = event?.created ?? null;
+        if (await failAfterPayment(deps, { orderId, paymentIntentId, productId, lines, eventCreated })) {
+          return { kind: 'out_of_stock', productId };
+        }
       }
       // Another writer paid (or settled) the order between order_paid's answer and our lock: decide again.
       return settlePaid(deps, orderId, paymentIntentId, event);
     default:
       return { kind: 'unchanged' };
   }
-}
-
-/** What paying an order sets, as order_paid does (a synchronous answer is an event of "now"). */
-const PAID_SET = `UPDATE orders SET status = 'paid', payment_intent_id = COALESCE(payment_intent_id, $2),
-           last_event_created = GREATEST(last_event_created, floor(extract(epoch FROM now()))::bigint),
-           locked_until = NULL, updated_at = now()`;
-
-/**
- * A pending order with these lines is paid: one statement locks the order row (then the stock rows,
- * in product order, as order_paid does: the two never deadlock), checks every line against the stock
- * it locked, and only if all have enough takes them and marks the order paid. It changes nothing and
- * answers false when the order is no longer pending or a line lacks stock: order_paid sorts those out.
- */
-const PAY_PENDING = `
-  WITH o AS (
-    SELECT id FROM orders WHERE id = $1 AND status = 'pending' AND failure_code IS NULL FOR UPDATE
-  ), lines AS (
-    SELECT product_id, quantity FROM unnest($3::text[], $4::int[]) AS l(product_id, quantity)
-  ), stock AS (
-    SELECT inv.product_id FROM inventory inv JOIN lines l ON l.product_id = inv.product_id
-     WHERE EXISTS (SELECT 1 FROM o) AND inv.quantity >= l.quantity
-     ORDER BY inv.product_id FOR UPDATE OF inv
-  ), enough AS (
-    SELECT count(*) = cardinality($3::text[]) AS ok FROM stock
-  ), take AS (
-    UPDATE inventory inv SET quantity = inv.quantity - l.quantity FROM lines l, enough
-     WHERE inv.product_id = l.product_id AND enough.ok
-  ), paid AS (
-    ${PAID_SET} FROM enough WHERE id = $1 AND enough.ok AND EXISTS (SELECT 1 FROM o)
-    RETURNING 1
-  )
-  SELECT EXISTS (SELECT 1 FROM paid) AS paid`;
-
-/**
- * The same for an order of one line, the common case, without locking the stock row first: the
- * guarded decrement alone is all-or-nothing for one row (PostgreSQL re-checks the guard on the row's
- * newest version), so it costs half as much.
- */
-const PAY_PENDING_ONE_LINE = `
-  WITH o AS (
-    SELECT id FROM orders WHERE id = $1 AND status = 'pending' AND failure_code IS NULL FOR UPDATE
-  ), take AS (
-    UPDATE inventory SET quantity = quantity - ($4::int[])[1]
-     WHERE product_id = ($3::text[])[1] AND quantity >= ($4::int[])[1] AND EXISTS (SELECT 1 FROM o)
-    RETURNING 1
-  ), paid AS (
-    ${PAID_SET} WHERE id = $1 AND EXISTS (SELECT 1 FROM take)
-    RETURNING 1
-  )
-  SELECT EXISTS (SELECT 1 FROM paid) AS paid`;
-
-async function payPending(
-  db: Db,
-  orderId: string,
-  paymentIntentId: string,
-  lines: readonly LineQuantity[],
-): Promise<boolean> {
-  const { rows } = await db.query<{ paid: boolean }>(lines.length === 1 ? PAY_PENDING_ONE_LINE : PAY_PENDING, [
-    orderId,
-    paymentIntentId,
-    lines.map((l) => l.productId),
-    lines.map((l) => l.quantity),
-  ]);
-  return rows[0]?.paid === true;
 }
 
 /**
@@ -227,7 +137,7 @@ async function payPending(
  * outcome 'paid' tells the caller to ask Stripe first: money and status never disagree.
  */
 export async function settleFailed(
-  deps: Pick<SettleDeps, 'db' | 'redis' | 'redisBatch'>,
+  deps: Pick<SettleDeps, 'db' | 'redis' | 'later'>,
   orderId: string,
   fields: FailureFields & { failureCode: string },
   event?: PaymentEvent,
@@ -244,7 +154,7 @@ export async function settleFailed(
     productId: l.productId,
     quantity: givenBack.find((g) => g.productId === l.productId)?.quantity ?? 0,
   }));
-  await settleHold(deps.redis, orderId, deltas, deps.redisBatch);
+  await settle(deps, orderId, deltas);
   return { kind: 'failed' };
 }
 
@@ -252,55 +162,4 @@ function unrefunded(lines: readonly OrderLine[]): LineQuantity[] {
   return lines
     .map((l) => ({ productId: l.productId, quantity: l.quantity - l.refundedQuantity }))
     .filter((l) => l.quantity > 0);
-}
-
-/**
- * The card was charged but the stock is gone (the hold expired and others bought it): the order
- * fails and the whole amount is refunded. The refund row is written in the same statement that fails
- * the order, and its id is Stripe's idempotency key, so a retry (webhook redelivery, client retry)
- * completes it and never refunds twice. The statement re-checks the order's status on the row it
- * locks: an order another writer paid meanwhile is left paid (false), and nothing is refunded.
- */
-async function failAfterPayment(
-  deps: Pick<Deps, 'db' | 'redis' | 'payments'>,
-  orderId: string,
-  paymentIntentId: string,
-  productId: string,
-  lines: readonly LineQuantity[],
-  event: PaymentEvent | undefined,
-): Promise<boolean> {
-  const { rows } = await deps.db.query<{ id: string }>(
-    `WITH failed AS (
-       UPDATE orders o SET status = 'failed', failure_code = '${OUT_OF_STOCK_AFTER_PAYMENT}', failure_product_id = $5,
-              payment_intent_id = COALESCE(o.payment_intent_id, $2),
-              last_event_created = GREATEST(o.last_event_created, COALESCE($4::bigint, floor(extract(epoch FROM now()))::bigint)),
-              locked_until = NULL, updated_at = now()
-        WHERE o.id = $1 AND o.status IN ('pending', 'failed') AND o.failure_code IS DISTINCT FROM '${OUT_OF_STOCK_AFTER_PAYMENT}'
-        RETURNING o.id, o.amount_cents
-     )
-     INSERT INTO refunds (id, order_id, amount_cents, reason, status)
-     SELECT $3, id, amount_cents, '${OUT_OF_STOCK_AFTER_PAYMENT}', 'pending' FROM failed
-     RETURNING id`,
-    [orderId, paymentIntentId, randomUUID(), event?.created ?? null, productId],
-  );
-  if (!rows[0]) return false;
-  await release(
-    deps.redis,
-    orderId,
-    lines.map((l) => l.productId),
-  );
-  await completeOutOfStockRefund(deps, orderId);
-  return true;
-}
-
-/**
- * Sends the pending out-of-stock refund of an order to Stripe and records Stripe's answer. Stripe
- * unreachable: PaymentProviderError (503 to the caller; the refund stays pending for the retry).
- */
-export async function completeOutOfStockRefund(
-  deps: Pick<Deps, 'db' | 'redis' | 'payments'>,
-  orderId: string,
-): Promise<void> {
-  for (const refund of await pendingRefunds(deps.db, { orderId, reason: OUT_OF_STOCK_AFTER_PAYMENT }))
-    await sendRefund(deps, refund);
 }

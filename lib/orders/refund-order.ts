@@ -8,24 +8,18 @@ import {
   RefundRejectedError,
 } from '../errors';
 import { fingerprint } from '../idempotency/fingerprint';
-import { type IdempotentResult, idempotent } from '../idempotency/store';
+import { idempotent } from '../idempotency/idempotent';
+import type { IdempotentResult } from '../idempotency/port';
+import { RedisIdempotencyStore } from '../idempotency/redis-store';
+import { keys } from '../keys';
+import { UUID } from '../schemas';
 import { lockOrder, type Order } from './order-store';
-import { type RefundRequest, UUID } from './refund-request';
-import { insertRefund, pendingRefunds, type RefundLine, refundByKey, refundWithOrderStatus } from './refund-store';
+import type { RefundRequest } from './refund-request';
+import { insertRefund, pendingRefunds, type RefundLine, refundByKey } from './refund-store';
+import { refundWithOrderStatus } from './refund-view-store';
 import { sendRefund } from './send-refund';
 
-export { type RefundLine, type RefundView, refundsOf } from './refund-store';
-
 type RefundDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
-
-/**
- * The Redis idempotency key of a refund: route, order and the caller's key, separated by spaces. A
- * caller's key is visible ASCII (no spaces) and so is an order id, so this can never be the key of
- * another order's refund nor of a POST /orders (whose Redis key is the caller's key itself).
- */
-export function refundIdempotencyKey(orderId: string, callerKey: string): string {
-  return `refund ${orderId} ${callerKey}`;
-}
 
 /**
  * POST /orders/{orderId}/refunds. Phases: refund recorded (order row locked, quantities counted, so
@@ -45,8 +39,12 @@ export async function refundOrder(
   // The durable guard's key (refunds.idempotency_key, a table of refunds only) is scoped by order.
   const key = { key: `${orderId}:${idempotencyKey}`, hash: fingerprint(request) };
   const ttl = { resultSeconds: deps.config.idempotencyTtlSeconds, lockSeconds: deps.config.requestLockSeconds };
-  return idempotent(deps.redis, refundIdempotencyKey(orderId, idempotencyKey), key.hash, ttl, () =>
-    refund(deps, orderId, request, key),
+  return idempotent(
+    new RedisIdempotencyStore(deps.redis),
+    keys.refundIdempotency(orderId, idempotencyKey),
+    key.hash,
+    ttl,
+    () => refund(deps, orderId, request, key),
   );
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { lineSchema } from './create-order-request';
+import { lineSchema } from '../schemas';
 
 export const refundRequestSchema = z.strictObject({
   items: z
@@ -17,6 +17,3 @@ export const refundRequestSchema = z.strictObject({
 });
 
 export type RefundRequest = z.infer<typeof refundRequestSchema>;
-
-/** Order ids are UUIDs: anything else cannot name an order (404, not a database error). */
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

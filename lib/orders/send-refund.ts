@@ -4,13 +4,8 @@ import { settleHold } from '../inventory/reservations';
 import { giveBackStock } from '../inventory/stock';
 import { PaymentProviderError } from '../payments/payments';
 import { lockOrderRow } from './order-store';
-import {
-  markOrderRefundedIfDone,
-  markRefundFailed,
-  markRefundSucceeded,
-  type PendingRefund,
-  refundStatus,
-} from './refund-store';
+import { markOrderRefundedIfDone, markRefundFailed, markRefundSucceeded, type PendingRefund } from './refund-store';
+import { refundStatus } from './refund-view-store';
 
 type SendDeps = Pick<Deps, 'db' | 'redis' | 'payments'>;
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { keys } from '../../lib/keys';
 import { availableStock } from '../../lib/inventory/reservations';
+import { keys } from '../../lib/keys';
 import { db, redis } from './harness';
 
 export interface GivenProduct {

@@ -1,5 +1,5 @@
-import { keys } from '../../lib/keys';
 import { loadStockMirror } from '../../lib/inventory/stock';
+import { keys } from '../../lib/keys';
 import {
   availableOf,
   countRows,

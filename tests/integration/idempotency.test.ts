@@ -53,6 +53,44 @@ describe('POST /orders with an Idempotency-Key already used', () => {
     expect(await countRows('orders')).toBe(1);
   });
 
+  test.each([
+    ["a 402 (declined, with Stripe's own message)", 'declined'],
+    ['a 409 (no stock)', 'no_stock'],
+    ['a 201 (paid)', 'paid'],
+  ] as const)('after Redis lost everything, %s is answered again exactly as the first time', async (_, outcome) => {
+    // Prepare
+    const product = await givenProduct({ priceCents: 1200, stock: outcome === 'no_stock' ? 0 : 5 });
+    if (outcome === 'declined') {
+      mockPaymentIntentsCreate.mockImplementation(
+        async (params: { amount: number; currency: string; metadata: { order_id: string } }) => {
+          const intent = paymentIntent({
+            status: 'requires_payment_method',
+            amount: params.amount,
+            currency: params.currency,
+            orderId: params.metadata.order_id,
+          });
+          throw Object.assign(cardDeclinedError({ intent, declineCode: 'insufficient_funds' }), {
+            message: 'Your card has insufficient funds.',
+          });
+        },
+      );
+    } else stripeAnswers('succeeded');
+    const body = orderBody([{ productId: product.id, quantity: 1 }]);
+    const first = await postOrder(body, { idempotencyKey: `lost-${outcome}` });
+
+    // Act
+    await redis().flushdb();
+    const again = await postOrder(body, { idempotencyKey: `lost-${outcome}` });
+
+    // Assess
+    expect(first.statusCode).toBe({ declined: 402, no_stock: 409, paid: 201 }[outcome]);
+    expect(again.statusCode).toBe(first.statusCode);
+    expect(again.body).toEqual(first.body);
+    if (outcome === 'declined') expect(again.body.error.message).toBe('Your card has insufficient funds.');
+    expect(again.headers['Idempotent-Replayed']).toBe('true');
+    expect(await countRows('orders')).toBe(1);
+  });
+
   test('another body under the same key gets 422 idempotency_key_mismatch and changes nothing', async () => {
     const product = await givenProduct({ stock: 5 });
     stripeAnswers('succeeded');

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type Stripe from 'stripe';
 import { readConfig } from '../../lib/config';
-import { keys } from '../../lib/keys';
+import { RedisIdempotencyStore } from '../../lib/idempotency/redis-store';
 import { release, reserve } from '../../lib/inventory/reservations';
-import { batchFor } from '../../lib/inventory/scripts';
 import { loadStockMirror } from '../../lib/inventory/stock';
+import { keys } from '../../lib/keys';
 import { priceAndInsertOrder } from '../../lib/orders/order-store';
 import { settlePaid } from '../../lib/orders/payment-state';
 import { availableOf, givenProduct, heldOf, holdOf, inventoryOf, mirrorOf, orderRow } from '../helpers/builders';
@@ -188,9 +188,9 @@ describe('stock in three phases: reserve, confirm, release', () => {
     const product = await givenProduct({ stock: 5 });
     const orderId = await givenOrder([{ productId: product.id, quantity: 1 }]);
     expect(await reserve(redis(), db(), orderId, [{ productId: product.id, quantity: 1 }], TTL)).toEqual({ ok: true });
-    const pendingSettle = batchFor(redis());
+    const pendingSettle = new RedisIdempotencyStore(redis()).later();
     expect(
-      await settlePaid({ ...testDeps(), redisBatch: pendingSettle }, orderId, 'pi_window', undefined, [
+      await settlePaid({ ...testDeps(), later: pendingSettle }, orderId, 'pi_window', undefined, [
         { productId: product.id, quantity: 1 },
       ]),
     ).toEqual({
@@ -200,7 +200,7 @@ describe('stock in three phases: reserve, confirm, release', () => {
 
     // Act: container B, which had found the mirror missing, loads it now; then A's Redis step lands.
     await loadStockMirror(db(), redis(), [product.id]);
-    await pendingSettle.exec();
+    await pendingSettle.send();
 
     // Assess: the mirror is the stock on hand, nothing held, all 4 can still be sold.
     expect(await redis().get(keys.stock(product.id))).toBe('4');

@@ -42,14 +42,16 @@ function pausedFirstTransaction(inner: Db): { db: Db; inside: Promise<void>; ope
   return { db, inside, open };
 }
 
-/** Resolves once a backend of the test database waits for a row lock (B is blocked behind A). */
+/** Resolves once a backend of the test database waits for an order's row lock (B is blocked behind A). */
 async function someoneWaitsForALock(): Promise<number> {
   const admin = new Client({ connectionString: testEnvironment().databaseUrl });
   await admin.connect();
   try {
     for (let i = 0; i < 500; i += 1) {
       const { rows } = await admin.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock'
+            AND query LIKE 'SELECT 1 FROM orders WHERE id = $1 FOR UPDATE%'`,
       );
       if ((rows[0]?.n ?? 0) > 0) return rows[0]?.n ?? 0;
       await new Promise((r) => setTimeout(r, 10));

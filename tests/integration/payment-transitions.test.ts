@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { keys } from '../../lib/keys';
 import { reserve } from '../../lib/inventory/reservations';
+import { keys } from '../../lib/keys';
 import { settleFailed, settlePaid } from '../../lib/orders/payment-state';
 import { db, redis, testDeps } from '../helpers/harness';
 import { postRefund, stripeRefunds } from '../helpers/orders';

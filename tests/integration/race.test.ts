@@ -1,5 +1,5 @@
-import { keys } from '../../lib/keys';
 import { commands } from '../../lib/inventory/scripts';
+import { keys } from '../../lib/keys';
 import { CommittedWorld } from '../helpers/committed-world';
 import { orderBody, stripeAnswers } from '../helpers/orders';
 import { mockPaymentIntentsCreate } from '../helpers/stripe-mock';

@@ -1,6 +1,6 @@
-import { MixedCurrencyError, UnknownProductError } from '../../../lib/errors';
-import { AmountTooLargeError, checkPrices } from '../../../lib/orders/create-order';
+import { AmountTooLargeError, MixedCurrencyError, UnknownProductError } from '../../../lib/errors';
 import type { PricedLine } from '../../../lib/orders/order-store';
+import { checkPrices } from '../../../lib/orders/pricing';
 
 const priced = (
   productId: string,

@@ -1,6 +1,7 @@
 import { OrderNotRefundableError, RefundQuantityExceededError } from '../../../lib/errors';
+import { keys } from '../../../lib/keys';
 import type { Order, OrderLine } from '../../../lib/orders/order-store';
-import { refundIdempotencyKey, refundLines } from '../../../lib/orders/refund-order';
+import { refundLines } from '../../../lib/orders/refund-order';
 
 const ORDER_ID = '3f7c2a9e-1b4d-4c8e-9f2a-6d5b4c3a2e10';
 
@@ -18,6 +19,7 @@ function paidOrder(lines: OrderLine[]): Order {
     failureCode: null,
     declineCode: null,
     failureProductId: null,
+    declineMessage: null,
     lastEventCreated: null,
     lines,
   };
@@ -115,11 +117,11 @@ describe('refundLines (what a refund request refunds, at the prices paid)', () =
   });
 });
 
-describe('refundIdempotencyKey (a refund key in its own namespace)', () => {
+describe('keys.refundIdempotency (a refund key in its own namespace)', () => {
   test('is route, order and the caller key, so it can never be another order key nor a POST /orders key', () => {
-    expect(refundIdempotencyKey(ORDER_ID, 'key-1')).toBe(`refund ${ORDER_ID} key-1`);
-    expect(refundIdempotencyKey(ORDER_ID, 'key-1')).not.toBe(
-      refundIdempotencyKey('8b1e0c3f-0d6a-4f3e-a1c2-2b9d8e7f6a5b', 'key-1'),
+    expect(keys.refundIdempotency(ORDER_ID, 'key-1')).toBe(`idempotency:refund ${ORDER_ID} key-1`);
+    expect(keys.refundIdempotency(ORDER_ID, 'key-1')).not.toBe(
+      keys.refundIdempotency('8b1e0c3f-0d6a-4f3e-a1c2-2b9d8e7f6a5b', 'key-1'),
     );
   });
 });

@@ -1,4 +1,5 @@
-import { refundRequestSchema, UUID } from '../../../lib/orders/refund-request';
+import { refundRequestSchema } from '../../../lib/orders/refund-request';
+import { UUID } from '../../../lib/schemas';
 import { parseOrThrow } from '../../../lib/validation';
 
 /** The invalid_request a body gets: its field and message, or 'valid'. */

@@ -1,0 +1,118 @@
+import type { Deps } from '../deps';
+import { PaymentProviderUnavailableError } from '../errors';
+import type { IdempotentResult } from '../idempotency/port';
+import type { FirstHold } from '../idempotency/redis-store';
+import { reserve } from '../inventory/reservations';
+import { type PaymentOutcome, PaymentProviderError } from '../payments/payments';
+import { answerFor } from './create-order-answer';
+import { findOrder, leavePending, type Order } from './order-store';
+import { OUT_OF_STOCK_AFTER_PAYMENT, type SettleDeps, settleFailed, settlePaid } from './payment-state';
+
+/** create-order's later phases, for an order already recorded: hold, charge, settle, answer. */
+
+export type CreateDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'> & Pick<SettleDeps, 'later'>;
+
+/**
+ * A recorded order: hold its stock unless the key's script already did (a mirror that was not
+ * loaded is loaded by reserve()), then charge.
+ */
+export async function place(
+  deps: CreateDeps,
+  order: Order,
+  firstHold: FirstHold = { kind: 'not_loaded' },
+): Promise<IdempotentResult> {
+  const held =
+    firstHold.kind === 'held'
+      ? { ok: true as const }
+      : firstHold.kind === 'short'
+        ? { ok: false as const, productId: firstHold.productId }
+        : await reserve(deps.redis, deps.db, order.id, order.lines, deps.config.reservationTtlSeconds);
+  if (!held.ok) {
+    const fields = {
+      failureCode: 'insufficient_inventory',
+      declineCode: null,
+      paymentIntentId: null,
+      productId: held.productId,
+    };
+    await settleFailed(deps, order.id, fields);
+    return answer({ ...order, status: 'failed', failureCode: fields.failureCode, failureProductId: held.productId });
+  }
+  return settle(deps, order, await charge(deps, order, () => deps.payments.charge(chargeOf(order))));
+}
+
+/**
+ * A pending order from an earlier attempt. Stripe is asked first whether that attempt created a
+ * PaymentIntent (by stored id, else by metadata.order_id), so a crash between the charge and our
+ * commit never leads to a second charge; Stripe's idempotency key (from the order id) backs this up.
+ */
+export async function resume(deps: CreateDeps, order: Order): Promise<IdempotentResult> {
+  const found = await charge(deps, order, () => deps.payments.findCharge(order.id, order.paymentIntentId));
+  if (found) return settle(deps, order, found);
+  return place(deps, order);
+}
+
+async function charge<T extends PaymentOutcome | null>(
+  deps: CreateDeps,
+  order: Order,
+  call: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (!(error instanceof PaymentProviderError)) throw error;
+    // The order stays pending with its hold: the retry with the same key resumes it.
+    await leavePending(deps.db, order.id, null);
+    throw new PaymentProviderUnavailableError({ orderId: order.id });
+  }
+}
+
+/** Stripe's answer applied to the order, and the order as it then stands answered (answerFor). */
+async function settle(deps: CreateDeps, order: Order, outcome: PaymentOutcome): Promise<IdempotentResult> {
+  const paymentIntentId = outcome.paymentIntentId;
+  switch (outcome.kind) {
+    case 'succeeded': {
+      const paid = await settlePaid(deps, order.id, outcome.paymentIntentId, undefined, order.lines);
+      if (paid.kind === 'paid') return answer({ ...order, status: 'paid', paymentIntentId });
+      if (paid.kind === 'out_of_stock') {
+        const failureCode = OUT_OF_STOCK_AFTER_PAYMENT;
+        return answer({ ...order, status: 'failed', failureCode, failureProductId: paid.productId, paymentIntentId });
+      }
+      // Another writer settled the order first (the webhook found its stock gone): answer as it stands.
+      return answer((await findOrder(deps.db, order.id)) ?? order);
+    }
+    case 'pending':
+      // processing / requires_action: the hold stays until a webhook settles it or its TTL ends.
+      await leavePending(deps.db, order.id, outcome.paymentIntentId);
+      return answer({ ...order, status: 'pending', paymentIntentId });
+    case 'declined': {
+      const fields = {
+        failureCode: 'payment_declined',
+        declineCode: outcome.declineCode,
+        declineMessage: outcome.message,
+        paymentIntentId,
+      };
+      // Stripe's own answer: this PaymentIntent did not succeed.
+      await settleFailed(deps, order.id, fields, undefined, true);
+      return answer({
+        ...order,
+        status: 'failed',
+        ...fields,
+        paymentIntentId: paymentIntentId ?? order.paymentIntentId,
+      });
+    }
+  }
+}
+
+function answer(order: Order): IdempotentResult {
+  return { ...answerFor(order), replayed: false };
+}
+
+function chargeOf(order: Order) {
+  return {
+    orderId: order.id,
+    amountCents: order.amountCents,
+    currency: order.currency,
+    paymentMethodId: order.paymentMethodId,
+    customerId: order.customerId,
+  };
+}

@@ -103,17 +103,3 @@ export function stripeWebhookSecrets(env: NodeJS.ProcessEnv = process.env): stri
     throw new ConfigError('invalid configuration: STRIPE_WEBHOOK_SECRET is required for webhooks');
   return secrets;
 }
-
-/** Where the test suite runs: its own database and Redis DB, never the service's. */
-export function testEnvironment(env: NodeJS.ProcessEnv = process.env): { databaseUrl: string; redisUrl: string } {
-  return {
-    databaseUrl: env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/orders_test',
-    redisUrl: env.TEST_REDIS_URL || 'redis://127.0.0.1:6379/15',
-  };
-}
-
-/** The Redis DB index a URL selects (redis://host:port/N), 0 when none is given. */
-export function redisDbIndex(url: string): number {
-  const path = new URL(url).pathname.replace(/^\//, '');
-  return path === '' ? 0 : Number(path);
-}

@@ -2,9 +2,9 @@ import type { MiddlewareObj, Request } from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { isConnectionError } from './db';
 import { DomainError, errorBody, PayloadTooLargeError, PaymentProviderUnavailableError } from './errors';
-
 import { errorFields, type Logger } from './log';
 import { PaymentProviderError } from './payments/payments';
+import { isRedisUnavailable } from './redis';
 
 export type HttpResponse = APIGatewayProxyResult & { headers: Record<string, string> };
 
@@ -24,16 +24,6 @@ const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
 interface MiddyHttpError {
   statusCode?: number;
   expose?: boolean;
-}
-
-/** ioredis gives up on a command with these when Redis is unreachable. */
-function isRedisUnavailable(error: unknown): boolean {
-  const name = (error as { name?: unknown } | null)?.name;
-  const message = (error as { message?: unknown } | null)?.message;
-  return (
-    name === 'MaxRetriesPerRequestError' ||
-    (typeof message === 'string' && /Connection is closed|ECONNREFUSED/.test(message))
-  );
 }
 
 /** 413 before anything parses a body that is too large. */

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { Client } from 'pg';
-import { redisDbIndex, testEnvironment } from '../../lib/config';
 import { dropDatabase, ensureDatabase, freePort, type Offline, run, startOffline } from '../../scripts/local-stack';
 import { type StripeDouble, startStripeDouble } from '../../scripts/stripe-double';
+import { redisDbIndex, testEnvironment } from '../../scripts/test-environment';
 import { ensureTestServices } from '../helpers/test-services';
 
 /**

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { createOrderHandler } from '../../handlers/create-order';
-import { testEnvironment } from '../../lib/config';
 import { createPoolDb, type PoolDb } from '../../lib/db';
 import type { Deps } from '../../lib/deps';
 import { loadStockMirror } from '../../lib/inventory/stock';
 import type { LogFields, Logger } from '../../lib/log';
 import { stripePayments } from '../../lib/payments/stripe-payments';
+import { testEnvironment } from '../../scripts/test-environment';
 import type { GivenProduct } from './builders';
 import { apiGatewayEvent, invoke, type Response } from './events';
 import { testConfig } from './harness';

@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { redisDbIndex, testEnvironment } from '../../lib/config';
+import { redisDbIndex, testEnvironment } from '../../scripts/test-environment';
 import { snapshotDatabase } from './infra-db-snapshot';
 import { assertTestDatabase, recreateAndMigrate } from './infra-fresh-database';
 import { ensureTestServices } from './test-services';

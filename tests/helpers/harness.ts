@@ -1,10 +1,11 @@
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import type Stripe from 'stripe';
-import { type Config, readConfig, redisDbIndex, testEnvironment } from '../../lib/config';
+import { type Config, readConfig } from '../../lib/config';
 import type { Deps } from '../../lib/deps';
 import type { LogFields, Logger } from '../../lib/log';
 import { stripePayments } from '../../lib/payments/stripe-payments';
+import { redisDbIndex, testEnvironment } from '../../scripts/test-environment';
 import { mockedStripe, mockedStripeModule } from './stripe-mock';
 import { TransactionalTestDb } from './transactional-db';
 

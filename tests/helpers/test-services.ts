@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { testEnvironment } from '../../lib/config';
 import {
   postgresAnswers,
   ROOT,
@@ -8,6 +7,7 @@ import {
   startPostgres,
   startRedis,
 } from '../../scripts/local-stack';
+import { testEnvironment } from '../../scripts/test-environment';
 
 /**
  * PostgreSQL and Redis for the suite: the ones at TEST_DATABASE_URL / TEST_REDIS_URL when they

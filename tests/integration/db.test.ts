@@ -1,5 +1,6 @@
-import { ConfigError, readConfig, testEnvironment } from '../../lib/config';
+import { ConfigError, readConfig } from '../../lib/config';
 import { createPoolDb } from '../../lib/db';
+import { testEnvironment } from '../../scripts/test-environment';
 
 /** The statements a connection has prepared by name, read on that same connection. */
 async function preparedOn(preparedStatements: boolean): Promise<{ name: string; statement: string }[]> {

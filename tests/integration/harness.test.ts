@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { redisDbIndex, testEnvironment } from '../../lib/config';
 import type { Db } from '../../lib/db';
 import { dropDatabase } from '../../scripts/local-stack';
+import { redisDbIndex, testEnvironment } from '../../scripts/test-environment';
 import { countRows, givenProduct } from '../helpers/builders';
 import { libLoadedBeforeTrap, secretAccesses } from '../helpers/env-spy';
 import globalSetup from '../helpers/global-setup';

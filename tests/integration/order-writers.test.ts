@@ -1,9 +1,9 @@
 import { Client } from 'pg';
 import { refundHandler } from '../../handlers/refund';
 import { stripeWebhookHandler } from '../../handlers/stripe-webhook';
-import { testEnvironment } from '../../lib/config';
 import type { Db } from '../../lib/db';
 import type { Deps } from '../../lib/deps';
+import { testEnvironment } from '../../scripts/test-environment';
 import { CommittedWorld } from '../helpers/committed-world';
 import { apiGatewayEvent, invoke, type Response } from '../helpers/events';
 import { orderBody, stripeAnswers, stripeRefunds } from '../helpers/orders';

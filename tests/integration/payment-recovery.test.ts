@@ -1,9 +1,9 @@
 import { Client } from 'pg';
 import { createOrderHandler } from '../../handlers/create-order';
-import { testEnvironment } from '../../lib/config';
 import { createPoolDb, type Db } from '../../lib/db';
 import { loadStockMirror } from '../../lib/inventory/stock';
 import { keys } from '../../lib/keys';
+import { testEnvironment } from '../../scripts/test-environment';
 import { availableOf, countRows, givenProduct, heldOf, holdOf, inventoryOf, orderRow } from '../helpers/builders';
 import { apiGatewayEvent, invoke } from '../helpers/events';
 import { db, redis, testDeps } from '../helpers/harness';

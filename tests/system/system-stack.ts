@@ -7,7 +7,6 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import Stripe from 'stripe';
-import { testEnvironment } from '../../lib/config';
 import {
   dropDatabase,
   ensureDatabase,
@@ -19,6 +18,7 @@ import {
   waitUntil,
 } from '../../scripts/local-stack';
 import { type StripeDouble, type StripeDoubleOptions, startStripeDouble } from '../../scripts/stripe-double';
+import { testEnvironment } from '../../scripts/test-environment';
 import { apiGatewayEvent } from '../helpers/events';
 import type { HandlerName } from './lambda-worker';
 

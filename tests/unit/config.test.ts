@@ -1,11 +1,5 @@
-import {
-  ConfigError,
-  readConfig,
-  redisDbIndex,
-  stripeSecretKey,
-  stripeWebhookSecrets,
-  testEnvironment,
-} from '../../lib/config';
+import { ConfigError, readConfig, stripeSecretKey, stripeWebhookSecrets } from '../../lib/config';
+import { redisDbIndex, testEnvironment } from '../../scripts/test-environment';
 
 /** The message readConfig throws for `env` (fails the test when it throws none). */
 function problemWith(env: NodeJS.ProcessEnv): string {

@@ -21,10 +21,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import Redis from 'ioredis';
-import { redisDbIndex, testEnvironment } from '../lib/config';
-import { type DbSnapshot, snapshotDatabase } from '../tests/helpers/infra-db-snapshot';
-import { ensureTestServices } from '../tests/helpers/test-services';
-import { freePort, ROOT, StackError, type Started, startRedis } from './local-stack';
+import { freePort, ROOT, StackError, type Started, startRedis } from '../../scripts/local-stack';
+import { redisDbIndex, testEnvironment } from '../../scripts/test-environment';
+import { type DbSnapshot, snapshotDatabase } from '../helpers/infra-db-snapshot';
+import { ensureTestServices } from '../helpers/test-services';
 
 const SEQUENCER = join(ROOT, 'tests', 'helpers', 'infra-seeded-sequencer.js');
 

@@ -112,8 +112,8 @@ export function isConnectionError(error: unknown): boolean {
       ['57P01', '57P02', '57P03', '57014', '40001', '40P01', '55P03'].includes(code)
     );
   }
-  // node-postgres raises these without a code when the server goes away mid-query (seen in the
-  // PostgreSQL restart fault test) or a pool cannot hand out a connection.
+  // node-postgres raises these without a code when the server goes away mid-query or a pool cannot
+  // hand out a connection.
   return typeof message === 'string' && PG_CONNECTION_LOST.some((text) => message.startsWith(text));
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis';
 import type { Db } from '../db';
 import { keys } from '../keys';
 import type { LineQuantity } from './reservations';
@@ -16,10 +16,9 @@ const STOCK_MIRROR_TTL_SECONDS = 3600;
  *
  * Only where none is (SET NX): containers that found the mirror missing at the same moment load it
  * at once, and a late one would otherwise overwrite a mirror that settles already keep right with a
- * figure read between an order's commit and its settle, which that settle then takes again (the
- * stress test caught exactly this: 4 paid of 5).
+ * figure read between an order's commit and its settle, which that settle then takes again.
  */
-export async function loadStockMirror(db: Db, redis: Redis, productIds: readonly string[]): Promise<void> {
+export async function loadStockMirror(db: Db, redis: RedisClient, productIds: readonly string[]): Promise<void> {
   await db.transaction(async (tx) => {
     const { rows } = await tx.query<{ product_id: string; quantity: number }>(
       'SELECT product_id, quantity FROM inventory WHERE product_id = ANY($1::text[]) ORDER BY product_id FOR SHARE',
@@ -50,7 +49,7 @@ export async function giveBackStock(tx: Db, lines: readonly LineQuantity[]): Pro
 }
 
 /** Sets stock on hand (seeding, restocking) and its mirror together. */
-export async function setStock(db: Db, redis: Redis, productId: string, quantity: number): Promise<void> {
+export async function setStock(db: Db, redis: RedisClient, productId: string, quantity: number): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query(
       `INSERT INTO inventory (product_id, quantity) VALUES ($1, $2)

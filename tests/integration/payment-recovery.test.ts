@@ -11,6 +11,25 @@ import { expectedPaymentIntent, orderBody, postOrder, stripeAnswers } from '../h
 import { apiError, connectionError, paymentIntent } from '../helpers/stripe-fixtures';
 import { mockPaymentIntentsCreate, mockPaymentIntentsRetrieve, mockPaymentIntentsSearch } from '../helpers/stripe-mock';
 
+/** A PostgreSQL whose every statement fails with SQLSTATE `code`. */
+function failingWith(code: string, message: string): Db {
+  const fail = () => Promise.reject(Object.assign(new Error(message), { code }));
+  return { query: fail, transaction: fail };
+}
+
+/** POST /orders for one unit of `productId` (or `quantity`), through a handler whose PostgreSQL is `db`. */
+function postOrderWith(db: Db, idempotencyKey: string, productId: string, quantity = 1) {
+  return invoke(
+    createOrderHandler(() => ({ ...testDeps(), db })),
+    apiGatewayEvent({
+      method: 'POST',
+      path: '/orders',
+      headers: { 'idempotency-key': idempotencyKey },
+      body: orderBody([{ productId, quantity }]),
+    }),
+  );
+}
+
 describe('when Stripe cannot be reached', () => {
   test.each([
     ['a connection error', connectionError],
@@ -142,18 +161,9 @@ describe('when PostgreSQL fails after the key was taken and the stock held', () 
           text.includes('INSERT INTO orders') ? Promise.reject(down) : db().query(text, params),
         transaction: (work) => db().transaction(work),
       };
-      const handler = createOrderHandler(() => ({ ...testDeps(), db: failingInsert }));
 
       // Act
-      const response = await invoke(
-        handler,
-        apiGatewayEvent({
-          method: 'POST',
-          path: '/orders',
-          headers: { 'idempotency-key': 'key-pg-down' },
-          body: orderBody([{ productId: product.id, quantity: 2 }]),
-        }),
-      );
+      const response = await postOrderWith(failingInsert, 'key-pg-down', product.id, 2);
 
       // Assess
       expect(response.statusCode).toBe(503);
@@ -181,18 +191,9 @@ describe('when PostgreSQL cannot serve now', () => {
     const seen = await full.query('SELECT 1').catch((error: { code?: string }) => error.code);
     expect(seen).toBe('53300');
     const product = await givenProduct({ stock: 2 });
-    const handler = createOrderHandler(() => ({ ...testDeps(), db: full }));
 
     // Act
-    const response = await invoke(
-      handler,
-      apiGatewayEvent({
-        method: 'POST',
-        path: '/orders',
-        headers: { 'idempotency-key': 'key-pg-full' },
-        body: orderBody([{ productId: product.id, quantity: 1 }]),
-      }),
-    );
+    const response = await postOrderWith(full, 'key-pg-full', product.id, 1);
     await full.end();
 
     // Assess
@@ -215,22 +216,9 @@ describe('when PostgreSQL cannot serve now', () => {
     ['40001', 'could not serialize access'],
     ['55P03', 'lock not available'],
   ])('SQLSTATE %s (%s) is 503 service_unavailable, not 500', async (code, message) => {
-    const failing: Db = {
-      query: () => Promise.reject(Object.assign(new Error(message), { code })),
-      transaction: () => Promise.reject(Object.assign(new Error(message), { code })),
-    };
     const product = await givenProduct({ stock: 2 });
-    const handler = createOrderHandler(() => ({ ...testDeps(), db: failing }));
 
-    const response = await invoke(
-      handler,
-      apiGatewayEvent({
-        method: 'POST',
-        path: '/orders',
-        headers: { 'idempotency-key': `key-${code}` },
-        body: orderBody([{ productId: product.id, quantity: 1 }]),
-      }),
-    );
+    const response = await postOrderWith(failingWith(code, message), `key-${code}`, product.id);
 
     expect({ code, status: response.statusCode, error: response.body.error.code }).toEqual({
       code,
@@ -241,21 +229,8 @@ describe('when PostgreSQL cannot serve now', () => {
 
   test('a statement that is wrong (23505 unique violation, 42P01 undefined table) is still a masked 500', async () => {
     for (const code of ['23505', '42P01']) {
-      const failing: Db = {
-        query: () => Promise.reject(Object.assign(new Error('bug'), { code })),
-        transaction: () => Promise.reject(Object.assign(new Error('bug'), { code })),
-      };
-      const handler = createOrderHandler(() => ({ ...testDeps(), db: failing }));
       const product = await givenProduct({ stock: 2 });
-      const response = await invoke(
-        handler,
-        apiGatewayEvent({
-          method: 'POST',
-          path: '/orders',
-          headers: { 'idempotency-key': `key-${code}` },
-          body: orderBody([{ productId: product.id, quantity: 1 }]),
-        }),
-      );
+      const response = await postOrderWith(failingWith(code, 'bug'), `key-${code}`, product.id);
       expect({ code, status: response.statusCode }).toEqual({ code, status: 500 });
     }
   });

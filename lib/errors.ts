@@ -146,6 +146,28 @@ export class RefundRejectedError extends DomainError {
   }
 }
 
+/** Seconds to wait before retrying when PostgreSQL or Redis cannot serve now. */
+export const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
+
+/** PostgreSQL or Redis cannot serve now (unreachable, too many connections, shutting down, ...). */
+export class ServiceUnavailableError extends DomainError {
+  readonly code = 'service_unavailable';
+  readonly status = 503;
+  constructor() {
+    super('a backing service is unavailable; retry');
+    this.headers['Retry-After'] = String(DEPENDENCY_RETRY_AFTER_SECONDS);
+  }
+}
+
+/** Anything unforeseen: a bug. Its details are logged, never answered. */
+export class InternalError extends DomainError {
+  readonly code = 'internal_error';
+  readonly status = 500;
+  constructor() {
+    super('internal error');
+  }
+}
+
 /** Stripe's largest amount for a card charge in most currencies (99,999,999 minor units). */
 export const MAX_AMOUNT_CENTS = 99_999_999;
 

@@ -1,7 +1,14 @@
 import type { MiddlewareObj, Request } from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { isConnectionError } from './db';
-import { DomainError, errorBody, PayloadTooLargeError, PaymentProviderUnavailableError } from './errors';
+import {
+  DomainError,
+  errorBody,
+  InternalError,
+  PayloadTooLargeError,
+  PaymentProviderUnavailableError,
+  ServiceUnavailableError,
+} from './errors';
 import { errorFields, type Logger } from './log';
 import { PaymentProviderError } from './payments/payments';
 import { isRedisUnavailable } from './redis';
@@ -17,9 +24,6 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
  * 10 KB; 64 KB leaves room and keeps a hostile client from making us parse megabytes.
  */
 export const MAX_BODY_BYTES = 64 * 1024;
-
-/** Seconds to wait before retrying when PostgreSQL or Redis is unreachable. */
-const DEPENDENCY_RETRY_AFTER_SECONDS = 1;
 
 interface MiddyHttpError {
   statusCode?: number;
@@ -64,15 +68,9 @@ export function httpErrors(log: () => Logger): MiddlewareObj {
         request.response = json(unavailable.status, errorBody(unavailable), unavailable.headers);
         return;
       }
-      if (isConnectionError(error) || isRedisUnavailable(error)) {
-        request.response = json(
-          503,
-          { error: { code: 'service_unavailable', message: 'a backing service is unavailable; retry' } },
-          { 'Retry-After': String(DEPENDENCY_RETRY_AFTER_SECONDS) },
-        );
-        return;
-      }
-      request.response = json(500, { error: { code: 'internal_error', message: 'internal error' } });
+      const answer =
+        isConnectionError(error) || isRedisUnavailable(error) ? new ServiceUnavailableError() : new InternalError();
+      request.response = json(answer.status, errorBody(answer), answer.headers);
     },
   };
 }

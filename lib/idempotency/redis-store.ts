@@ -1,5 +1,5 @@
 import type { ChainableCommander } from 'ioredis';
-import { holdArguments, type LineQuantity, queueSettleHold } from '../inventory/reservations';
+import { type FirstHold, holdArguments, type LineQuantity, queueSettleHold } from '../inventory/reservations';
 import { commands } from '../inventory/scripts';
 import type { RedisClient } from '../redis';
 import type { IdempotencyStore, Later } from './port';
@@ -17,9 +17,6 @@ export class RedisLater implements Later {
     for (const [error] of (await this.pipeline.exec()) ?? []) if (error) throw error;
   }
 }
-
-/** What the first hold of a new order came to (see claimAndHold). */
-export type FirstHold = { kind: 'held' } | { kind: 'short'; productId: string } | { kind: 'not_loaded' };
 
 /** The idempotency port over Redis: a key is a Redis key (lib/keys.ts); SET NX GET takes it. */
 export class RedisIdempotencyStore implements IdempotencyStore {

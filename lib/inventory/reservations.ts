@@ -10,6 +10,9 @@ export interface LineQuantity {
   quantity: number;
 }
 
+/** What the first hold of a new order came to (the key's script: RedisIdempotencyStore.claimAndHold). */
+export type FirstHold = { kind: 'held' } | { kind: 'short'; productId: string } | { kind: 'not_loaded' };
+
 export type ReserveResult = { ok: true } | { ok: false; productId: string };
 
 /**

@@ -1,6 +1,6 @@
-import type { RedisClient } from '../redis';
 import type { Db } from '../db';
 import { keys } from '../keys';
+import type { RedisClient } from '../redis';
 import type { LineQuantity } from './reservations';
 
 /**

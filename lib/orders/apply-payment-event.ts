@@ -2,6 +2,7 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import type { Deps } from '../deps';
 import { InvalidRequestError } from '../errors';
+import { RedisIdempotencyStore } from '../idempotency/redis-store';
 import { keys } from '../keys';
 import { UUID } from '../schemas';
 import { findOrder, findOrderByPaymentIntent, type Order } from './order-store';
@@ -19,19 +20,20 @@ type EventDeps = Pick<Deps, 'db' | 'redis' | 'payments'>;
 export type EventOutcome = { duplicate: true } | { duplicate: false; orderId?: string; result?: string };
 
 /**
- * Applies one verified Stripe event exactly once. Redis remembers processed event ids (SET NX); if
+ * Applies one verified Stripe event exactly once. Redis remembers processed event ids (the idempotency
+ * store's claim, SET NX GET, on stripe:event:{id}); if
  * processing fails the mark is removed so Stripe's retry is processed. PostgreSQL state is the real
  * guard: re-applying an event whose mark Redis lost changes nothing.
  */
 export async function applyStripeEvent(deps: EventDeps, event: Stripe.Event): Promise<EventOutcome> {
   const intent = HANDLED.has(event.type) ? intentOf(event) : null;
+  const marks = new RedisIdempotencyStore(deps.redis);
   const mark = keys.stripeEvent(event.id);
-  const fresh = await deps.redis.set(mark, String(event.created), 'EX', EVENT_MARK_TTL_SECONDS, 'NX');
-  if (fresh === null) return { duplicate: true };
+  if ((await marks.claim(mark, String(event.created), EVENT_MARK_TTL_SECONDS)) !== null) return { duplicate: true };
   try {
     return { duplicate: false, ...(intent ? await apply(deps, event, intent) : { result: 'ignored' }) };
   } catch (error) {
-    await deps.redis.del(mark);
+    await marks.release(mark);
     throw error;
   }
 }

@@ -1,8 +1,7 @@
 import type { Deps } from '../deps';
 import { PaymentProviderUnavailableError } from '../errors';
 import type { IdempotentResult } from '../idempotency/port';
-import type { FirstHold } from '../idempotency/redis-store';
-import { reserve } from '../inventory/reservations';
+import { type FirstHold, reserve } from '../inventory/reservations';
 import { type PaymentOutcome, PaymentProviderError } from '../payments/payments';
 import { answerFor } from './create-order-answer';
 import { findOrder, leavePending, type Order } from './order-store';

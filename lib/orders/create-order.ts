@@ -3,8 +3,8 @@ import { IdempotencyInProgressError, IdempotencyKeyMismatchError, MAX_AMOUNT_CEN
 import { fingerprint } from '../idempotency/fingerprint';
 import { idempotent } from '../idempotency/idempotent';
 import type { IdempotentResult } from '../idempotency/port';
-import { type FirstHold, RedisIdempotencyStore } from '../idempotency/redis-store';
-import { release } from '../inventory/reservations';
+import { RedisIdempotencyStore } from '../idempotency/redis-store';
+import { type FirstHold, release } from '../inventory/reservations';
 import { keys } from '../keys';
 import { answerFor } from './create-order-answer';
 import { type CreateDeps, place, resume } from './create-order-payment';

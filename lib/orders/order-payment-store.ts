@@ -3,7 +3,7 @@ import type { LineQuantity } from '../inventory/reservations';
 
 /**
  * The orders aggregate's payment transitions in SQL (the rest of its SQL is in order-store.ts).
- * Each statement follows the locking rule (README): it takes the order's row lock first, or
+ * Each statement follows the locking rule (ARCHITECTURE.md): it takes the order's row lock first, or
  * re-checks in its own WHERE the row it locks (PostgreSQL re-evaluates that on the row's newest
  * version after a wait) and reads nothing else another writer can change.
  */

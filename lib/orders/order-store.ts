@@ -153,29 +153,25 @@ export async function priceAndInsertOrder(
   };
 }
 
-export async function findOrder(db: Db, orderId: string): Promise<Order | null> {
-  const { rows } = await db.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.id = $1`, [orderId]);
+/** The order whose `column` (its id, PaymentIntent or Idempotency-Key, each unique) is `value`. */
+async function findBy(
+  db: Db,
+  column: 'id' | 'payment_intent_id' | 'idempotency_key',
+  value: string,
+): Promise<Order | null> {
+  const { rows } = await db.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.${column} = $1`, [value]);
   return rows[0] ? toOrder(rows[0]) : null;
 }
 
-export async function findOrderByPaymentIntent(db: Db, paymentIntentId: string): Promise<Order | null> {
-  const { rows } = await db.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.payment_intent_id = $1`, [
-    paymentIntentId,
-  ]);
-  return rows[0] ? toOrder(rows[0]) : null;
-}
-
-export async function findOrderByKey(db: Db, idempotencyKey: string): Promise<Order | null> {
-  const { rows } = await db.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.idempotency_key = $1`, [
-    idempotencyKey,
-  ]);
-  return rows[0] ? toOrder(rows[0]) : null;
-}
+export const findOrder = (db: Db, orderId: string) => findBy(db, 'id', orderId);
+export const findOrderByPaymentIntent = (db: Db, paymentIntentId: string) =>
+  findBy(db, 'payment_intent_id', paymentIntentId);
+export const findOrderByKey = (db: Db, idempotencyKey: string) => findBy(db, 'idempotency_key', idempotencyKey);
 
 /**
  * Locks the order row for the rest of the transaction `tx`, then reads the order. Two statements on
- * purpose (the locking rule, ARCHITECTURE in the README): under READ COMMITTED a statement that
- * waits for a row lock still reads every other table (order_items, refunds) as of its own start, so
+ * purpose (the locking rule, ARCHITECTURE.md): under READ COMMITTED a statement that waits for a
+ * row lock still reads every other table (order_items, refunds) as of its own start, so
  * a `SELECT ... FOR UPDATE` that also reads the lines would decide on what another writer changed
  * while we waited. The read that follows the lock starts after it, and sees every earlier writer.
  */

@@ -4,7 +4,7 @@ import { redis } from '../helpers/harness';
 /**
  * Each Lua script of lib/inventory/scripts.ts on its own: KEYS and ARGV in (through the command
  * registered by commands(redis)), Redis state out, key by key. Key names are spelled out, not built
- * with lib/inventory/keys, so a renamed key fails here too. Time is Redis's (TIME), never jest's.
+ * with lib/keys.ts, so a renamed key fails here too. Time is Redis's (TIME), never jest's.
  */
 
 const scripts = () => commands(redis());
@@ -72,7 +72,7 @@ async function holdsOf(product: string): Promise<string[]> {
   return redis().zrange(`holds:${product}`, 0, -1);
 }
 
-describe('reserve (RESERVE: every item of an order held, or none)', () => {
+describe('reserve (reserve.lua: every item of an order held, or none)', () => {
   test("holds every line: the reservation hash with its TTL, held:{p} and holds:{p} scored with the expiry on Redis's clock; the mirror is not touched", async () => {
     // Prepare
     await redis().mset({ 'stock:p_a': 5, 'stock:p_b': 4 });
@@ -230,7 +230,7 @@ describe('reserve (RESERVE: every item of an order held, or none)', () => {
   });
 });
 
-describe("claim-and-reserve (CLAIM_AND_RESERVE: the idempotency key taken and the order's stock held in one step)", () => {
+describe("claim-and-reserve (claim-and-reserve.lua: the idempotency key taken and the order's stock held in one step)", () => {
   const record = JSON.stringify({ state: 'in_progress', fingerprint: 'f1' });
 
   test('a free key is taken with the record for lockSeconds, and every line held: answers ok', async () => {
@@ -322,7 +322,7 @@ describe("claim-and-reserve (CLAIM_AND_RESERVE: the idempotency key taken and th
   });
 });
 
-describe("settle (SETTLE: an order's hold dropped and the stock mirror moved in one step)", () => {
+describe("settle (settle.lua: an order's hold dropped and the stock mirror moved in one step)", () => {
   test('a paid order (-n): its units leave held:{p} as they leave the mirror, so stock - held does not move; held:{p} deleted at 0; answers 1', async () => {
     await redis().mset({ 'stock:p_a': 10, 'stock:p_b': 10 });
     expect(
@@ -421,7 +421,7 @@ describe("settle (SETTLE: an order's hold dropped and the stock mirror moved in 
   });
 });
 
-describe('available (AVAILABLE: stock on hand and live holds per product)', () => {
+describe('available (available.lua: stock on hand and live holds per product)', () => {
   test('answers per product the mirror and the live holds (0 where none)', async () => {
     await redis().mset({ 'stock:p_a': 10, 'stock:p_b': 4 });
     await reserve('o1', [['p_a', 2]]);

@@ -6,10 +6,10 @@
  * - CONTRACT.md, POST /webhooks/stripe: "order status follows the event with the latest
  *   event.created, not arrival order; a same-second tie goes to succeeded. Entering paid takes the
  *   stock once; leaving it gives it back once. Money and status never disagree."
- * - README "Why the stock stays right": confirm is guarded (quantity >= n) for every line, all or
+ * - ARCHITECTURE.md "Why the stock stays right": confirm is guarded (quantity >= n) for every line, all or
  *   nothing; a payment that succeeds after its hold expired and the stock was sold fails the order
  *   with out_of_stock_after_payment and refunds it in full.
- * - README "Refunds and webhooks racing": a newer payment_failed for a paid order asks Stripe
+ * - ARCHITECTURE.md "Refunds and webhooks racing": a newer payment_failed for a paid order asks Stripe
  *   (paymentIntents.retrieve); succeeded or processing keeps it paid; only Stripe's word that the
  *   PaymentIntent did not succeed moves it to failed and gives back its unrefunded stock, once.
  * - lib/orders/payment-state.ts: a synchronous answer from Stripe counts as an event of "now";
@@ -384,10 +384,8 @@ export const PAYMENT_TRANSITIONS: Row[] = [
 
   // paid: a success changes nothing (its stock was taken once); a same-second or newer one is
   // recorded as the latest event applied (applies: true, no stock moves), an older one ignored; a
-  // newer failure needs Stripe's word. (F4: order_paid's header comment and PaidOutcome's doc say
-  // 'unchanged' for "already paid"; the function answers 'paid' with previous 'paid' unless the
-  // event is older, and settlePaid relies on that to drop a leftover hold. Same state either way:
-  // the comments are what is stale.)
+  // newer failure needs Stripe's word. (order_paid answers 'paid' with previous 'paid' for a paid
+  // order unless the event is older; settlePaid relies on that to drop a leftover hold.)
   ...successRows('paid', (_, via) =>
     via === 'older'
       ? { enough: ignored('paid'), too_few: ignored('paid') }

@@ -2,6 +2,7 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import type { Deps } from '../deps';
 import { InvalidRequestError } from '../errors';
+import { idempotent } from '../idempotency/idempotent';
 import { RedisIdempotencyStore } from '../idempotency/redis-store';
 import { keys } from '../keys';
 import { UUID } from '../schemas';
@@ -15,27 +16,35 @@ import { OUT_OF_STOCK_AFTER_PAYMENT, settleFailed, settlePaid } from './payment-
  */
 export const EVENT_MARK_TTL_SECONDS = 4 * 24 * 3600;
 
-type EventDeps = Pick<Deps, 'db' | 'redis' | 'payments'>;
+type EventDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
 
 export type EventOutcome = { duplicate: true } | { duplicate: false; orderId?: string; result?: string };
 
 /**
- * Applies one verified Stripe event exactly once. Redis remembers processed event ids (the idempotency
- * store's claim, SET NX GET, on stripe:event:{id}); if
- * processing fails the mark is removed so Stripe's retry is processed. PostgreSQL state is the real
- * guard: re-applying an event whose mark Redis lost changes nothing.
+ * Applies one verified Stripe event exactly once, through the idempotency store on
+ * stripe:event:{id}: the id is taken "in progress" for REQUEST_LOCK_SECONDS, and marked done for
+ * EVENT_MARK_TTL_SECONDS only once the event is applied. A redelivery while the first is still
+ * being applied gets 409 with Retry-After (Stripe delivers it again later); one after a container
+ * died mid-way (its claim ran out) applies it; one after it was applied is a duplicate. If applying
+ * fails the id is let go, so Stripe's retry applies it. PostgreSQL state is the real guard:
+ * re-applying an event whose mark Redis lost changes nothing.
  */
 export async function applyStripeEvent(deps: EventDeps, event: Stripe.Event): Promise<EventOutcome> {
   const intent = HANDLED.has(event.type) ? intentOf(event) : null;
-  const marks = new RedisIdempotencyStore(deps.redis);
-  const mark = keys.stripeEvent(event.id);
-  if ((await marks.claim(mark, String(event.created), EVENT_MARK_TTL_SECONDS)) !== null) return { duplicate: true };
-  try {
-    return { duplicate: false, ...(intent ? await apply(deps, event, intent) : { result: 'ignored' }) };
-  } catch (error) {
-    await marks.release(mark);
-    throw error;
-  }
+  const ttl = { resultSeconds: EVENT_MARK_TTL_SECONDS, lockSeconds: deps.config.requestLockSeconds };
+  const applied = await idempotent(
+    new RedisIdempotencyStore(deps.redis),
+    keys.stripeEvent(event.id),
+    event.id,
+    ttl,
+    async () => {
+      const outcome = intent ? await apply(deps, event, intent) : { result: 'ignored' };
+      return { statusCode: 200, body: outcome, replayed: false };
+    },
+  );
+  return applied.replayed
+    ? { duplicate: true }
+    : { duplicate: false, ...(applied.body as { orderId?: string; result?: string }) };
 }
 
 /**
@@ -45,8 +54,8 @@ export async function applyStripeEvent(deps: EventDeps, event: Stripe.Event): Pr
 const paymentIntentEventSchema = z.looseObject({
   data: z.looseObject({
     object: z.looseObject({
-      id: z.string().min(1).max(255),
-      object: z.literal('payment_intent').optional(),
+      id: z.string().regex(/^pi_[A-Za-z0-9_]{1,250}$/, 'a PaymentIntent id (pi_...)'),
+      object: z.literal('payment_intent'),
       metadata: z.record(z.string(), z.unknown()).nullish(),
       last_payment_error: z.looseObject({ code: z.string().nullish(), decline_code: z.string().nullish() }).nullish(),
     }),
@@ -99,15 +108,16 @@ async function apply(
   return { orderId: order.id, result: failed.kind };
 }
 
-/** The order an event is about: by metadata.order_id, else by the PaymentIntent id. */
+/**
+ * The order an event is about: the one that recorded this PaymentIntent (it is unique, and Stripe's
+ * own), else the one metadata.order_id names if it has no PaymentIntent yet. An event naming an
+ * order that has another PaymentIntent, or whose PaymentIntent another order holds, is about no
+ * order of ours.
+ */
 async function orderOf(deps: EventDeps, intent: Stripe.PaymentIntent): Promise<Order | null> {
+  const byIntent = await findOrderByPaymentIntent(deps.db, intent.id);
+  if (byIntent) return byIntent;
   const orderId = intent.metadata?.order_id;
-  let order: Order | null = null;
-  if (orderId && UUID.test(orderId)) order = await findOrder(deps.db, orderId);
-  if (!order && typeof intent.id === 'string') {
-    order = await findOrderByPaymentIntent(deps.db, intent.id);
-  }
-  // An event for another PaymentIntent than the order's own is not about this order's payment.
-  if (order?.paymentIntentId && order.paymentIntentId !== intent.id) return null;
-  return order;
+  const named = typeof orderId === 'string' && UUID.test(orderId) ? await findOrder(deps.db, orderId) : null;
+  return named && named.paymentIntentId === null ? named : null;
 }

@@ -1,3 +1,4 @@
+import { isConnectionError } from '../db';
 import type { Deps } from '../deps';
 import { PaymentProviderUnavailableError } from '../errors';
 import type { IdempotentResult } from '../idempotency/port';
@@ -36,7 +37,7 @@ export async function place(
     await settleFailed(deps, order.id, fields);
     return answer({ ...order, status: 'failed', failureCode: fields.failureCode, failureProductId: held.productId });
   }
-  return settle(deps, order, await charge(deps, order, () => deps.payments.charge(chargeOf(order))));
+  return settleOrLetGo(deps, order, await charge(deps, order, () => deps.payments.charge(chargeOf(order))));
 }
 
 /**
@@ -46,7 +47,7 @@ export async function place(
  */
 export async function resume(deps: CreateDeps, order: Order): Promise<IdempotentResult> {
   const found = await charge(deps, order, () => deps.payments.findCharge(order.id, order.paymentIntentId));
-  if (found) return settle(deps, order, found);
+  if (found) return settleOrLetGo(deps, order, found);
   return place(deps, order);
 }
 
@@ -62,6 +63,20 @@ async function charge<T extends PaymentOutcome | null>(
     // The order stays pending with its hold: the retry with the same key resumes it.
     await leavePending(deps.db, order.id, null);
     throw new PaymentProviderUnavailableError({ orderId: order.id });
+  }
+}
+
+/**
+ * settle(), and when PostgreSQL could not serve it (a lock timeout, a dropped connection) the order's
+ * lease is let go if PostgreSQL takes that much: the client's retry (503, Retry-After) resumes the
+ * order at once (Stripe is asked first) instead of waiting REQUEST_LOCK_SECONDS for the lease.
+ */
+async function settleOrLetGo(deps: CreateDeps, order: Order, outcome: PaymentOutcome): Promise<IdempotentResult> {
+  try {
+    return await settle(deps, order, outcome);
+  } catch (error) {
+    if (isConnectionError(error)) await leavePending(deps.db, order.id, outcome.paymentIntentId).catch(() => undefined);
+    throw error;
   }
 }
 

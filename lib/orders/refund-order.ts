@@ -30,11 +30,13 @@ type RefundDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
  */
 export async function refundOrder(
   deps: RefundDeps,
-  orderId: string,
+  orderIdAsSent: string,
   request: RefundRequest,
   idempotencyKey: string | undefined,
 ): Promise<IdempotentResult> {
-  if (!UUID.test(orderId)) throw new OrderNotFoundError(orderId);
+  if (!UUID.test(orderIdAsSent)) throw new OrderNotFoundError(orderIdAsSent);
+  // One order, one spelling: its keys (Redis and refunds.idempotency_key) never depend on the case sent.
+  const orderId = orderIdAsSent.toLowerCase();
   if (idempotencyKey === undefined) return refund(deps, orderId, request, null);
   // The durable guard's key (refunds.idempotency_key, a table of refunds only) is scoped by order.
   const key = { key: `${orderId}:${idempotencyKey}`, hash: fingerprint(request) };

@@ -234,4 +234,44 @@ describe('when PostgreSQL cannot serve now', () => {
       expect({ code, status: response.statusCode }).toEqual({ code, status: 500 });
     }
   });
+
+  test('a lock timeout (55P03) while paying a charged order: 503, and the retry at once resumes it (Stripe asked first) and ends paid with one charge', async () => {
+    // Prepare: PostgreSQL gives up on the confirm's locks once, after Stripe charged.
+    const product = await givenProduct({ priceCents: 1000, stock: 2 });
+    stripeAnswers('succeeded');
+    let failed = false;
+    const once: Db = {
+      query: (text, params) => {
+        if (!failed && text.includes("status = 'paid'")) {
+          failed = true;
+          return Promise.reject(Object.assign(new Error('canceling statement due to lock timeout'), { code: '55P03' }));
+        }
+        return db().query(text, params);
+      },
+      transaction: (work) => db().transaction(work),
+    };
+    const first = await postOrderWith(once, 'key-lock-timeout', product.id);
+    const charged = await mockPaymentIntentsCreate.mock.results[0]?.value;
+    mockPaymentIntentsRetrieve.mockResolvedValue(charged);
+    mockPaymentIntentsSearch.mockResolvedValue({
+      object: 'search_result',
+      data: [charged],
+      has_more: false,
+      next_page: null,
+      url: '/v1/payment_intents/search',
+    });
+
+    // Act
+    const retried = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]), {
+      idempotencyKey: 'key-lock-timeout',
+    });
+
+    // Assess
+    expect(first.statusCode).toBe(503);
+    expect(first.body.error.code).toBe('service_unavailable');
+    expect(retried.statusCode).toBe(201);
+    expect(retried.body.order).toMatchObject({ status: 'paid', paymentIntentId: charged.id });
+    expect(mockPaymentIntentsCreate).toHaveBeenCalledTimes(1);
+    expect(await inventoryOf(product.id)).toBe(1);
+  });
 });

@@ -569,4 +569,30 @@ describe('POST /orders/{orderId}/refunds', () => {
     expect(await inventoryOf(mug.id)).toBe(6);
     await expectSellableExactly(mug.id, 6);
   });
+
+  test('the order id in any letter case is the same order: the same Idempotency-Key replays its refund, never a second one', async () => {
+    const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+    const order = await givenPaidOrder([{ productId: mug.id, quantity: 3 }]);
+    stripeRefunds();
+    const body = { items: [{ productId: mug.id, quantity: 1 }] };
+
+    const first = await postRefund(order.id, body, { idempotencyKey: 'case-key' });
+    const upper = await postRefund(order.id.toUpperCase(), body, { idempotencyKey: 'case-key' });
+    await redis().flushdb(); // and the durable guard, without Redis
+    const mixed = await postRefund(
+      order.id.replace(/[a-f]/, (c) => c.toUpperCase()),
+      body,
+      { idempotencyKey: 'case-key' },
+    );
+
+    expect(first.statusCode).toBe(201);
+    for (const again of [upper, mixed]) {
+      expect(again.statusCode).toBe(201);
+      expect(again.body.refund.id).toBe(first.body.refund.id);
+      expect(again.headers['Idempotent-Replayed']).toBe('true');
+    }
+    expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+    expect(await countRows('refunds')).toBe(1);
+    expect(await inventoryOf(mug.id)).toBe(8);
+  });
 });

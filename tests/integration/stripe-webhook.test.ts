@@ -129,6 +129,20 @@ describe('POST /webhooks/stripe', () => {
         'data.object.metadata a string',
         (e: Record<string, unknown>) => ({ ...e, data: { object: { id: 'pi_1', metadata: 'x' } } }),
       ],
+      [
+        'data.object that is not a PaymentIntent (no object field, a charge id)',
+        (e: Record<string, unknown>) => {
+          const { object: _type, ...object } = (e.data as { object: Record<string, unknown> }).object;
+          return { ...e, data: { object: { ...object, id: 'ch_not_a_pi_123' } } };
+        },
+      ],
+      [
+        'data.object of another type',
+        (e: Record<string, unknown>) => ({
+          ...e,
+          data: { object: { ...(e.data as { object: Record<string, unknown> }).object, object: 'charge' } },
+        }),
+      ],
       ['created 1e20', (e: Record<string, unknown>) => ({ ...e, created: 1e20 })],
       ['created 1.5', (e: Record<string, unknown>) => ({ ...e, created: 1.5 })],
       ['created negative', (e: Record<string, unknown>) => ({ ...e, created: -1 })],
@@ -168,6 +182,64 @@ describe('POST /webhooks/stripe', () => {
       expect(response.statusCode).toBe(200);
       expect(response.body).toEqual({ received: true });
     });
+  });
+
+  describe('a container that dies while applying an event', () => {
+    test('a redelivery while the event is still being applied gets 409 with Retry-After; once that claim runs out, a redelivery applies it', async () => {
+      // Prepare: a container took the event and died before applying it (its claim, 1 s here, is left).
+      const product = await givenProduct({ stock: 5 });
+      const order = await givenPendingOrder([{ productId: product.id, quantity: 2 }]);
+      const { event, payload } = paymentEvent('payment_intent.succeeded', order);
+      await redis().set(
+        keys.stripeEvent(event.id),
+        JSON.stringify({ state: 'in_progress', fingerprint: event.id }),
+        'EX',
+        1,
+      );
+
+      // Act
+      const whileClaimed = await deliver(payload);
+      await new Promise((r) => setTimeout(r, 1_100));
+      const afterwards = await deliver(payload);
+      const again = await deliver(payload);
+
+      // Assess
+      expect(whileClaimed.statusCode).toBe(409);
+      expect(whileClaimed.body.error.code).toBe('idempotency_in_progress');
+      expect(whileClaimed.headers['Retry-After']).toBeDefined();
+      expect(afterwards.statusCode).toBe(200);
+      expect(afterwards.body).toEqual({ received: true });
+      expect(again.body).toEqual({ received: true, duplicate: true });
+      expect(await orderRow(order.id)).toMatchObject({ status: 'paid' });
+      expect(await inventoryOf(product.id)).toBe(3);
+      expect(await redis().ttl(keys.stripeEvent(event.id))).toBeGreaterThanOrEqual(3 * 24 * 3600);
+    });
+  });
+
+  test("a signed success for one order's PaymentIntent that names another order in its metadata changes neither", async () => {
+    // Prepare: Y is paid with its PaymentIntent; X was refused for stock and has none.
+    const product = await givenProduct({ stock: 1 });
+    const y = await givenPaidOrder([{ productId: product.id, quantity: 1 }]);
+    stripeAnswers('succeeded');
+    const x = await postOrder(orderBody([{ productId: product.id, quantity: 1 }]));
+    expect(x.statusCode).toBe(409);
+    const xId = x.body.error.orderId as string;
+    const { event } = paymentEvent('payment_intent.succeeded', y);
+    const object = { ...(event.data.object as unknown as Record<string, unknown>), metadata: { order_id: xId } };
+
+    // Act
+    const response = await deliver(JSON.stringify({ ...event, data: { object } }));
+
+    // Assess: the PaymentIntent is Y's, and Y is paid already; X stays refused, nothing refunded.
+    expect(response.statusCode).toBe(200);
+    expect(await orderRow(xId)).toMatchObject({
+      status: 'failed',
+      failure_code: 'insufficient_inventory',
+      payment_intent_id: null,
+    });
+    expect(await orderRow(y.id)).toMatchObject({ status: 'paid', payment_intent_id: y.paymentIntentId });
+    expect(mockRefundsCreate).not.toHaveBeenCalled();
+    expect(await inventoryOf(product.id)).toBe(0);
   });
 
   describe('delivery', () => {

@@ -1,10 +1,10 @@
 import type Stripe from 'stripe';
-import eventFixture from '../fixtures/stripe/event.json';
-import paymentIntentFixture from '../fixtures/stripe/payment_intent.json';
-import refundFixture from '../fixtures/stripe/refund.json';
+import eventFixture from '../../fixtures/stripe/event.json';
+import paymentIntentFixture from '../../fixtures/stripe/payment_intent.json';
+import refundFixture from '../../fixtures/stripe/refund.json';
 
 /**
- * Realistic Stripe objects: Stripe's own published examples (tests/fixtures/stripe, from
+ * Realistic Stripe objects: Stripe's own published examples (fixtures/stripe/, from
  * stripe/openapi fixtures3.json) with the fields a test cares about overridden.
  */
 let sequence = 0;

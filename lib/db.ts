@@ -65,6 +65,13 @@ export class PoolDb implements Db {
 
   async transaction<T>(work: (tx: Db) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // A checked-out connection the server drops between two statements (a restart) emits 'error';
+    // with no listener that would end the process. The next statement fails and is answered 503.
+    let lost: unknown;
+    const onError = (error: unknown) => {
+      lost = error;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await work(new ClientDb(client, this.names));
@@ -74,7 +81,9 @@ export class PoolDb implements Db {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     } finally {
-      client.release();
+      client.off('error', onError);
+      // A connection that was lost is destroyed, not handed to the next request.
+      client.release(lost instanceof Error ? lost : undefined);
     }
   }
 

@@ -1,4 +1,4 @@
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 import available from './lua/available.lua';
 import claimAndReserve from './lua/claim-and-reserve.lua';
@@ -31,11 +31,6 @@ export interface InventoryCommands {
 }
 
 const registered = new WeakSet<Redis>();
-
-/** A pipeline of this client that knows the scripts too. */
-export function batchFor(redis: Redis): ChainableCommander {
-  return commands(redis).pipeline();
-}
 
 /** The scripts as commands of this client (EVALSHA, falling back to EVAL after a Redis restart). */
 export function commands(redis: Redis): Redis & InventoryCommands {

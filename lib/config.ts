@@ -23,6 +23,10 @@ export interface Config {
   requestLockSeconds: number;
   /** Per Stripe request. A confirm with 3-D Secure checks can take seconds; 10 s leaves room for a retry. */
   stripeTimeoutMs: number;
+  /** How long an order may stay `pending` before the scheduled function (expireOrders) settles or cancels it. */
+  pendingOrderTimeoutSeconds: number;
+  /** The EventBridge bus the outbox publishes to. */
+  eventBusName: string;
 }
 
 export class ConfigError extends Error {
@@ -38,6 +42,8 @@ const DEFAULTS = {
   DB_PREPARED_STATEMENTS: 'true',
   REQUEST_LOCK_SECONDS: '60',
   STRIPE_TIMEOUT_MS: '10000',
+  PENDING_ORDER_TIMEOUT_SECONDS: '900',
+  EVENT_BUS_NAME: 'default',
 } as const;
 
 function positiveInt(name: string, raw: string, problems: string[]): number {
@@ -75,6 +81,12 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPreparedStatements: bool('DB_PREPARED_STATEMENTS', get('DB_PREPARED_STATEMENTS'), problems),
     requestLockSeconds: positiveInt('REQUEST_LOCK_SECONDS', get('REQUEST_LOCK_SECONDS'), problems),
     stripeTimeoutMs: positiveInt('STRIPE_TIMEOUT_MS', get('STRIPE_TIMEOUT_MS'), problems),
+    pendingOrderTimeoutSeconds: positiveInt(
+      'PENDING_ORDER_TIMEOUT_SECONDS',
+      get('PENDING_ORDER_TIMEOUT_SECONDS'),
+      problems,
+    ),
+    eventBusName: get('EVENT_BUS_NAME'),
   };
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return config;

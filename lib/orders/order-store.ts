@@ -1,7 +1,7 @@
 import type { Db } from '../db';
 import type { LineQuantity } from '../inventory/reservations';
 
-export type OrderStatus = 'pending' | 'paid' | 'failed' | 'refunded';
+export type OrderStatus = 'pending' | 'paid' | 'failed' | 'refunded' | 'canceled';
 
 export interface OrderLine extends LineQuantity {
   unitPriceCents: number;

@@ -12,7 +12,29 @@ export type PaymentOutcome =
   | { kind: 'succeeded'; paymentIntentId: string }
   /** processing, requires_action, ...: a webhook settles it later. */
   | { kind: 'pending'; paymentIntentId: string; status: string }
-  | { kind: 'declined'; paymentIntentId: string | null; declineCode: string | null; message: string };
+  | {
+      kind: 'declined';
+      paymentIntentId: string | null;
+      declineCode: string | null;
+      message: string;
+      /** The PaymentIntent's status when known (`requires_payment_method`, `canceled`). */
+      status?: string;
+    };
+
+/** Stripe's cancellation reasons for a PaymentIntent (`abandoned`: the scheduler's). */
+export type CancellationReason = 'abandoned' | 'requested_by_customer' | 'duplicate' | 'fraudulent';
+
+export interface CancelRequest {
+  orderId: string;
+  paymentIntentId: string;
+  reason: CancellationReason;
+}
+
+/**
+ * What Stripe said to a cancel: `canceled` (now or before), or the PaymentIntent is past canceling
+ * (`succeeded`, `processing`: its status says which). Unreachable is thrown as PaymentProviderError.
+ */
+export type CancelOutcome = { kind: 'canceled' } | { kind: 'not_cancelable'; status: string };
 
 export interface RefundRequest {
   paymentIntentId: string;
@@ -37,6 +59,8 @@ export interface Payments {
   charge(request: ChargeRequest): Promise<PaymentOutcome>;
   /** The PaymentIntent an earlier attempt made for this order, if any. */
   findCharge(orderId: string, paymentIntentId: string | null): Promise<PaymentOutcome | null>;
+  /** Cancels the PaymentIntent (idempotency key from the order id), or says why it cannot be. */
+  cancel(request: CancelRequest): Promise<CancelOutcome>;
   refund(request: RefundRequest): Promise<RefundOutcome>;
   /** The refund Stripe made for our refund row `refundId` (metadata.refund_id) on this PaymentIntent, if any. */
   findRefund(paymentIntentId: string, refundId: string): Promise<{ refundId: string; status: string } | null>;

@@ -1,5 +1,7 @@
 import type Stripe from 'stripe';
 import {
+  type CancelOutcome,
+  type CancelRequest,
   type ChargeRequest,
   type PaymentOutcome,
   PaymentProviderError,
@@ -39,6 +41,7 @@ function outcomeOf(intent: Stripe.PaymentIntent): PaymentOutcome {
         paymentIntentId: intent.id,
         declineCode: error?.decline_code ?? error?.code ?? null,
         message: error?.message ?? `the payment is ${intent.status}`,
+        status: intent.status,
       };
     }
     default:
@@ -116,6 +119,33 @@ export function stripePayments(stripe: () => Stripe): Payments {
         const intent = found.data[0];
         return intent ? outcomeOf(intent) : null;
       } catch (error) {
+        return unavailable(error);
+      }
+    },
+
+    async cancel(request: CancelRequest): Promise<CancelOutcome> {
+      const client = stripe();
+      try {
+        const intent = await client.paymentIntents.cancel(
+          request.paymentIntentId,
+          { cancellation_reason: request.reason },
+          { idempotencyKey: `order-${request.orderId}-cancel` },
+        );
+        return intent.status === 'canceled' ? { kind: 'canceled' } : { kind: 'not_cancelable', status: intent.status };
+      } catch (error) {
+        const e = (error ?? {}) as StripeErrorLike & { raw?: { payment_intent?: { status?: string } } };
+        // Stripe refuses to cancel a PaymentIntent in a final or in-flight state (400
+        // payment_intent_unexpected_state): ask it what that state is.
+        if (e.type === 'StripeInvalidRequestError' && !isUnavailable(e)) {
+          try {
+            const intent = await client.paymentIntents.retrieve(request.paymentIntentId);
+            return intent.status === 'canceled'
+              ? { kind: 'canceled' }
+              : { kind: 'not_cancelable', status: intent.status };
+          } catch (retrieveError) {
+            return unavailable(retrieveError);
+          }
+        }
         return unavailable(error);
       }
     },

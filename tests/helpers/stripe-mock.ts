@@ -8,6 +8,7 @@ import type Stripe from 'stripe';
 export const mockPaymentIntentsCreate = jest.fn();
 export const mockPaymentIntentsSearch = jest.fn();
 export const mockPaymentIntentsRetrieve = jest.fn();
+export const mockPaymentIntentsCancel = jest.fn();
 export const mockRefundsCreate = jest.fn();
 export const mockRefundsList = jest.fn();
 export const mockConstructEvent = jest.fn();
@@ -27,6 +28,7 @@ jest.mock('stripe', () => {
         create: mockPaymentIntentsCreate,
         search: mockPaymentIntentsSearch,
         retrieve: mockPaymentIntentsRetrieve,
+        cancel: mockPaymentIntentsCancel,
       },
       refunds: { create: mockRefundsCreate, list: mockRefundsList },
       webhooks,
@@ -52,6 +54,7 @@ export function resetStripeMocks(): void {
     mockPaymentIntentsCreate,
     mockPaymentIntentsSearch,
     mockPaymentIntentsRetrieve,
+    mockPaymentIntentsCancel,
     mockRefundsCreate,
     mockRefundsList,
   ])

@@ -19,6 +19,8 @@ const SETTINGS: Record<string, string> = {
   DB_PREPARED_STATEMENTS: 'false',
   REQUEST_LOCK_SECONDS: '45',
   STRIPE_TIMEOUT_MS: '7000',
+  PENDING_ORDER_TIMEOUT_SECONDS: '600',
+  EVENT_BUS_NAME: 'shop-events',
 };
 
 interface Template {

@@ -24,6 +24,8 @@ describe('readConfig', () => {
       dbPreparedStatements: true,
       requestLockSeconds: 60,
       stripeTimeoutMs: 10_000,
+      pendingOrderTimeoutSeconds: 900,
+      eventBusName: 'default',
     });
   });
 
@@ -50,6 +52,8 @@ describe('readConfig', () => {
       DB_PREPARED_STATEMENTS: 'false',
       REQUEST_LOCK_SECONDS: '45',
       STRIPE_TIMEOUT_MS: '2500',
+      PENDING_ORDER_TIMEOUT_SECONDS: '120',
+      EVENT_BUS_NAME: 'shop-events',
     });
 
     expect(config).toEqual({
@@ -62,6 +66,8 @@ describe('readConfig', () => {
       dbPreparedStatements: false,
       requestLockSeconds: 45,
       stripeTimeoutMs: 2500,
+      pendingOrderTimeoutSeconds: 120,
+      eventBusName: 'shop-events',
     });
     expect(config.stripeApiBase).toMatchObject({ protocol: 'http:', hostname: '127.0.0.1', port: '12111' });
   });
@@ -72,6 +78,7 @@ describe('readConfig', () => {
     'DB_POOL_MAX',
     'REQUEST_LOCK_SECONDS',
     'STRIPE_TIMEOUT_MS',
+    'PENDING_ORDER_TIMEOUT_SECONDS',
   ])('%s must be a positive integer', (name) => {
     for (const raw of ['0', '-1', '1.5', '1e3', 'abc', ' 60', '60s', '0x10', '9007199254740993']) {
       expect(problemWith({ [name]: raw })).toBe(

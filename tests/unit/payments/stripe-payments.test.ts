@@ -132,6 +132,7 @@ describe('stripePayments.charge', () => {
         paymentIntentId: 'pi_123',
         declineCode: 'insufficient_funds',
         message: 'Your card has insufficient funds.',
+        status: 'requires_payment_method',
       },
     ],
     [
@@ -140,12 +141,24 @@ describe('stripePayments.charge', () => {
         status: 'requires_payment_method',
         last_payment_error: { type: 'card_error', code: 'expired_card', message: 'Your card has expired.' },
       }),
-      { kind: 'declined', paymentIntentId: 'pi_123', declineCode: 'expired_card', message: 'Your card has expired.' },
+      {
+        kind: 'declined',
+        paymentIntentId: 'pi_123',
+        declineCode: 'expired_card',
+        message: 'Your card has expired.',
+        status: 'requires_payment_method',
+      },
     ],
     [
       'canceled with no last error: declined, no code, says so',
       intent({ status: 'canceled' }),
-      { kind: 'declined', paymentIntentId: 'pi_123', declineCode: null, message: 'the payment is canceled' },
+      {
+        kind: 'declined',
+        paymentIntentId: 'pi_123',
+        declineCode: null,
+        message: 'the payment is canceled',
+        status: 'canceled',
+      },
     ],
   ])('a PaymentIntent that is %s', async (_, answered, outcome) => {
     const { calls, payments } = fakeStripe();

@@ -2,8 +2,9 @@
  * A local stand-in for the Stripe API, for `npm run dev`, the end-to-end suite and the benchmark:
  * no Stripe account needed. It speaks the REST API the Stripe SDK uses (form-encoded bodies,
  * Idempotency-Key, Stripe's error shapes) for the calls this service makes, follows Stripe's test
- * payment methods, and delivers signed payment_intent.* events to the webhook route the way
- * `stripe listen --forward-to` does. With a real test-mode key nothing here is used.
+ * payment methods, and delivers signed events (payment_intent.*, refund.*, charge.refunded,
+ * charge.refund.updated, charge.dispute.*) to the webhook route the way `stripe listen --forward-to`
+ * does. With a real test-mode key nothing here is used.
  *
  *   pm_card_visa (and other pm_card_*)   -> succeeded
  *   pm_card_chargeDeclined               -> 402 card_error card_declined (generic_decline)
@@ -16,7 +17,14 @@
  * charging, losing the answer); GET /_double/stats counts what was asked.
  *
  * Refunds can be read back as Stripe lists them: GET /v1/refunds?payment_intent=pi_...&limit=N
- * (newest first) and GET /v1/refunds/{id}.
+ * (newest first) and GET /v1/refunds/{id}. POST /v1/payment_intents/{id}/cancel cancels from the
+ * statuses Stripe allows (else 400 payment_intent_unexpected_state) and emits payment_intent.canceled.
+ *
+ * What happens at Stripe later, as test controls (json bodies), each delivering Stripe's events:
+ *   POST /_double/refunds/{id}/status     {"status":"failed"|"canceled"|"succeeded","failure_reason"}
+ *   POST /_double/dashboard_refunds       {"payment_intent","amount"?}  a refund made in the dashboard
+ *   POST /_double/disputes                {"payment_intent","amount"?,"reason"?}  charge.dispute.created
+ *   POST /_double/disputes/{id}/status    {"status":"under_review"|"won"|"lost"}
  *
  * The endpoints are a table (stripe-double/routes.ts); the objects' rules and what the double holds
  * are in stripe-double/store.ts, event delivery in stripe-double/events.ts.
@@ -63,10 +71,17 @@ export interface StripeDouble {
 
 export async function startStripeDouble(options: StripeDoubleOptions = {}): Promise<StripeDouble> {
   const log = options.log ?? (() => undefined);
-  const stats: Stats = { paymentIntentsCreated: 0, refundsCreated: 0, eventsDelivered: 0, requests: 0 };
+  const stats: Stats = {
+    paymentIntentsCreated: 0,
+    paymentIntentsCanceled: 0,
+    refundsCreated: 0,
+    eventsDelivered: 0,
+    requests: 0,
+  };
   const store: Store = {
     intents: new Map(),
     refunds: new Map(),
+    disputes: new Map(),
     idempotent: new Map(),
     faults: { mode: '500', count: 0 },
     stats,

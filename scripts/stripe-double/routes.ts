@@ -6,11 +6,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   authenticate,
+  cancelIntent,
+  changeRefundStatus,
   createIntent,
   createRefund,
+  dashboardRefund,
   type FaultMode,
   idempotent,
   listRefunds,
+  moveDispute,
+  openDispute,
   type Store,
   searchIntents,
 } from './store';
@@ -83,6 +88,12 @@ function getPaymentIntentsIntent({ params: [intentId], store }: Call): Answer {
   });
 }
 
+function postPaymentIntentsIntentCancel({ req, params: [intentId], raw, store }: Call): Answer {
+  return idempotent(store, req.url ?? '', idempotencyKey(req), raw, () =>
+    cancelIntent(store, intentId as string, parseForm(raw)),
+  );
+}
+
 function postRefunds({ req, raw, store }: Call): Answer {
   return idempotent(store, req.url ?? '', idempotencyKey(req), raw, () => createRefund(store, parseForm(raw)));
 }
@@ -116,6 +127,26 @@ function postDoubleFaults({ raw, store }: Call): Answer {
   return { status: 200, body: store.faults };
 }
 
+/** The double's own: json {"status","failure_reason"} changes a refund as Stripe later would. */
+function postDoubleRefundStatus({ params: [refundId], raw, store }: Call): Answer {
+  return changeRefundStatus(store, refundId as string, JSON.parse(raw || '{}') as Json);
+}
+
+/** The double's own: json {"payment_intent","amount"?}, a refund made in the dashboard. */
+function postDoubleDashboardRefund({ raw, store }: Call): Answer {
+  return dashboardRefund(store, JSON.parse(raw || '{}') as Json);
+}
+
+/** The double's own: json {"payment_intent","amount"?,"reason"?} opens a dispute. */
+function postDoubleDisputes({ raw, store }: Call): Answer {
+  return openDispute(store, JSON.parse(raw || '{}') as Json);
+}
+
+/** The double's own: json {"status": "under_review"|"won"|"lost"} moves a dispute. */
+function postDoubleDisputeStatus({ params: [disputeId], raw, store }: Call): Answer {
+  return moveDispute(store, disputeId as string, JSON.parse(raw || '{}') as Json);
+}
+
 function getDoubleStats({ store }: Call): Answer {
   return { status: 200, body: store.stats };
 }
@@ -125,11 +156,16 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: /^\/v1\/payment_intents$/, handle: postPaymentIntents },
   { method: 'GET', path: /^\/v1\/payment_intents\/search$/, handle: getPaymentIntentsSearch },
   { method: 'GET', path: /^\/v1\/payment_intents\/([^/]+)$/, handle: getPaymentIntentsIntent },
+  { method: 'POST', path: /^\/v1\/payment_intents\/([^/]+)\/cancel$/, handle: postPaymentIntentsIntentCancel },
   { method: 'POST', path: /^\/v1\/refunds$/, handle: postRefunds },
   { method: 'GET', path: /^\/v1\/refunds$/, handle: getRefunds },
   { method: 'GET', path: /^\/v1\/refunds\/([^/]+)$/, handle: getRefundsRefund },
   { method: 'POST', path: /^\/_double\/payment_intents\/([^/]+)\/authenticate$/, handle: postDoubleAuthenticate },
   { method: 'POST', path: /^\/_double\/faults$/, handle: postDoubleFaults },
+  { method: 'POST', path: /^\/_double\/refunds\/([^/]+)\/status$/, handle: postDoubleRefundStatus },
+  { method: 'POST', path: /^\/_double\/dashboard_refunds$/, handle: postDoubleDashboardRefund },
+  { method: 'POST', path: /^\/_double\/disputes$/, handle: postDoubleDisputes },
+  { method: 'POST', path: /^\/_double\/disputes\/([^/]+)\/status$/, handle: postDoubleDisputeStatus },
   { method: 'GET', path: /^\/_double\/stats$/, handle: getDoubleStats },
 ];
 

@@ -3,6 +3,7 @@
  * the Stripe objects' own rules: test cards, refund limits, list order, search.
  */
 import { randomBytes } from 'node:crypto';
+import chargeFixture from '../../fixtures/stripe/charge.json';
 import paymentIntentFixture from '../../fixtures/stripe/payment_intent.json';
 import refundFixture from '../../fixtures/stripe/refund.json';
 import type { Events } from './events';
@@ -12,6 +13,7 @@ export type FaultMode = '500' | 'timeout' | 'drop';
 
 export interface Stats {
   paymentIntentsCreated: number;
+  paymentIntentsCanceled: number;
   refundsCreated: number;
   eventsDelivered: number;
   requests: number;
@@ -20,6 +22,7 @@ export interface Stats {
 export interface Store {
   intents: Map<string, Json>;
   refunds: Map<string, Json>;
+  disputes: Map<string, Json>;
   /** `${url}:${Idempotency-Key}` -> the raw parameters and the first answer. */
   idempotent: Map<string, { params: string; status: number; body: unknown }>;
   /** The next `count` PaymentIntent creations fail with `mode`. */
@@ -172,7 +175,158 @@ export function createRefund(store: Store, params: Json): Answer {
   };
   store.stats.refundsCreated += 1;
   store.refunds.set(String(refund.id), refund);
+  emitRefundCreated(store, refund, intent);
   return { status: 200, body: refund };
+}
+
+/** What Stripe sends for a new card refund: refund.created, and charge.refunded with the charge. */
+function emitRefundCreated(store: Store, refund: Json, intent: Json): void {
+  store.events.emit('refund.created', refund);
+  store.events.emit('charge.refunded', chargeOf(store, intent));
+}
+
+/** The PaymentIntent's charge as Stripe shows it: amounts refunded so far and its refunds, newest first. */
+function chargeOf(store: Store, intent: Json): Json {
+  const refunds = [...store.refunds.values()].filter((r) => r.payment_intent === intent.id).reverse();
+  const refunded = refunds
+    .filter((r) => r.status === 'succeeded' || r.status === 'pending')
+    .reduce((sum, r) => sum + Number(r.amount), 0);
+  return {
+    ...chargeFixture,
+    id: intent.latest_charge,
+    amount: intent.amount,
+    amount_captured: intent.amount,
+    amount_refunded: refunded,
+    captured: true,
+    currency: intent.currency,
+    payment_intent: intent.id,
+    metadata: intent.metadata,
+    refunded: refunded >= Number(intent.amount),
+    refunds: { object: 'list', data: refunds, has_more: false, total_count: refunds.length, url: '/v1/refunds' },
+    status: 'succeeded',
+  };
+}
+
+const CANCELABLE = new Set(['requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action']);
+const CANCELLATION_REASONS = new Set(['duplicate', 'fraudulent', 'requested_by_customer', 'abandoned']);
+
+/** POST /v1/payment_intents/{id}/cancel: only from the statuses Stripe allows; emits payment_intent.canceled. */
+export function cancelIntent(store: Store, intentId: string, params: Json): Answer {
+  const intent = store.intents.get(intentId);
+  if (!intent) return invalidRequest(404, 'resource_missing', 'intent', `No such payment_intent: '${intentId}'`);
+  const reason = params.cancellation_reason;
+  if (reason !== undefined && !CANCELLATION_REASONS.has(String(reason))) {
+    return invalidRequest(400, 'parameter_invalid_string', 'cancellation_reason', 'Invalid cancellation_reason');
+  }
+  if (!CANCELABLE.has(String(intent.status))) {
+    return {
+      status: 400,
+      body: {
+        error: {
+          type: 'invalid_request_error',
+          code: 'payment_intent_unexpected_state',
+          message: `You cannot cancel this PaymentIntent because it has a status of ${String(intent.status)}.`,
+          payment_intent: intent,
+        },
+      },
+    };
+  }
+  Object.assign(intent, {
+    status: 'canceled',
+    canceled_at: now(),
+    cancellation_reason: reason ?? null,
+    next_action: null,
+  });
+  store.stats.paymentIntentsCanceled += 1;
+  store.events.emit('payment_intent.canceled', intent);
+  return { status: 200, body: intent };
+}
+
+/**
+ * The double's own: Stripe's later word on a refund (a card closed, a bank that sent it back):
+ * status `failed` or `canceled` (with failure_reason) or `succeeded`; emits refund.updated,
+ * charge.refund.updated (and refund.failed for failed), as Stripe does.
+ */
+export function changeRefundStatus(store: Store, refundId: string, params: Json): Answer {
+  const refund = store.refunds.get(refundId);
+  if (!refund) return { status: 404, body: { error: `no refund ${refundId}` } };
+  const status = String(params.status ?? '');
+  if (!['succeeded', 'failed', 'canceled', 'pending'].includes(status)) {
+    return { status: 400, body: { error: 'status must be succeeded, failed, canceled or pending' } };
+  }
+  Object.assign(refund, {
+    status,
+    failure_reason: status === 'failed' || status === 'canceled' ? String(params.failure_reason ?? 'unknown') : null,
+  });
+  store.events.emit('refund.updated', refund);
+  store.events.emit('charge.refund.updated', refund);
+  if (status === 'failed') store.events.emit('refund.failed', refund);
+  return { status: 200, body: refund };
+}
+
+/** The double's own: a refund made in the Stripe dashboard (no metadata of ours), with its events. */
+export function dashboardRefund(store: Store, params: Json): Answer {
+  const intent = store.intents.get(String(params.payment_intent ?? ''));
+  if (intent?.status !== 'succeeded') return { status: 404, body: { error: 'no succeeded PaymentIntent' } };
+  const refunded = [...store.refunds.values()]
+    .filter((r) => r.payment_intent === intent.id && r.status !== 'failed' && r.status !== 'canceled')
+    .reduce((sum, r) => sum + Number(r.amount), 0);
+  const amount = params.amount === undefined ? Number(intent.amount) - refunded : Number(params.amount);
+  if (!Number.isInteger(amount) || amount < 1 || refunded + amount > Number(intent.amount)) {
+    return invalidRequest(400, 'charge_already_refunded', 'amount', 'Refund amount is greater than unrefunded amount');
+  }
+  const refund: Json = {
+    ...refundFixture,
+    id: id('re'),
+    amount,
+    currency: intent.currency,
+    payment_intent: intent.id,
+    charge: intent.latest_charge,
+    created: now(),
+    reason: 'requested_by_customer',
+    metadata: {},
+    status: 'succeeded',
+  };
+  store.refunds.set(String(refund.id), refund);
+  emitRefundCreated(store, refund, intent);
+  return { status: 200, body: refund };
+}
+
+/** The double's own: a customer's bank disputes a payment (charge.dispute.created). */
+export function openDispute(store: Store, params: Json): Answer {
+  const intent = store.intents.get(String(params.payment_intent ?? ''));
+  if (intent?.status !== 'succeeded') return { status: 404, body: { error: 'no succeeded PaymentIntent' } };
+  const dispute: Json = {
+    id: id('dp'),
+    object: 'dispute',
+    amount: params.amount === undefined ? intent.amount : Number(params.amount),
+    currency: intent.currency,
+    charge: intent.latest_charge,
+    payment_intent: intent.id,
+    created: now(),
+    reason: String(params.reason ?? 'fraudulent'),
+    status: 'needs_response',
+    is_charge_refundable: false,
+    livemode: false,
+    metadata: {},
+    evidence_details: { due_by: now() + 7 * 24 * 3600, has_evidence: false, past_due: false, submission_count: 0 },
+  };
+  store.disputes.set(String(dispute.id), dispute);
+  store.events.emit('charge.dispute.created', dispute);
+  return { status: 200, body: dispute };
+}
+
+/** The double's own: the dispute moves (under_review) or closes (won, lost). */
+export function moveDispute(store: Store, disputeId: string, params: Json): Answer {
+  const dispute = store.disputes.get(disputeId);
+  if (!dispute) return { status: 404, body: { error: `no dispute ${disputeId}` } };
+  const status = String(params.status ?? '');
+  if (!['under_review', 'won', 'lost', 'warning_closed'].includes(status)) {
+    return { status: 400, body: { error: 'status must be under_review, won, lost or warning_closed' } };
+  }
+  dispute.status = status;
+  store.events.emit(status === 'under_review' ? 'charge.dispute.updated' : 'charge.dispute.closed', dispute);
+  return { status: 200, body: dispute };
 }
 
 /** Stripe's list of refunds: newest first, optionally of one PaymentIntent, `limit` 1-100 (default 10). */

@@ -15,6 +15,8 @@ export interface Stack {
   double: StripeDouble;
   db: Client;
   redis: Redis;
+  /** The service's environment (for running its scripts, e.g. `npm run expire-orders`, against this stack). */
+  env: NodeJS.ProcessEnv;
   stop(): Promise<void>;
 }
 
@@ -64,7 +66,7 @@ export async function startStack(): Promise<Stack> {
     stops.push(() => db.end());
     const offline: Offline = await startOffline(env, port, { quiet: true });
     stops.push(offline.stop);
-    return { url: offline.url, double, db, redis, stop };
+    return { url: offline.url, double, db, redis, env, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -11,7 +11,7 @@ const shared = {
   // middy ships ESM only: let swc turn it into CommonJS like our own code.
   transformIgnorePatterns: ['/node_modules/(?!@middy/)'],
   // The STRIPE_SECRET_KEY trap, installed before any test module (and so any of lib/) is loaded.
-  setupFiles: ['<rootDir>/tests/helpers/env-spy.ts'],
+  setupFiles: ['<rootDir>/tests/helpers/env-spy.ts', '<rootDir>/tests/helpers/powertools-env.ts'],
 };
 
 /**

@@ -4,7 +4,11 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { defaultDeps } from '../lib/default-deps';
 import type { Deps } from '../lib/deps';
-import { bodyLimit, httpErrors, json, requestLog } from '../lib/http';
+import { defaultPublishDeps } from '../lib/events/default-publisher';
+import { withPublishSoon } from '../lib/events/publisher';
+import { type Answered, bodyLimit, httpErrors, json, outcomeMetrics, requestLog } from '../lib/http';
+import type { MetricName } from '../lib/observability';
+import { observed } from '../lib/observability';
 import { createOrder } from '../lib/orders/create-order';
 import { createOrderRequestSchema } from '../lib/orders/create-order-request';
 import { idempotencyKeyFrom, parseOrThrow } from '../lib/validation';
@@ -13,7 +17,9 @@ import { idempotencyKeyFrom, parseOrThrow } from '../lib/validation';
 export function createOrderHandler(deps: () => Deps) {
   return (
     middy<APIGatewayProxyEventV2, unknown, Error, Context>()
+      .use(observed())
       .use(requestLog(() => deps().log))
+      .use(outcomeMetrics(() => deps().metrics, placed))
       .use(httpHeaderNormalizer())
       .use(bodyLimit())
       // Parse JSON whatever the Content-Type says (a bare `curl -d` sends form encoding); the option
@@ -29,4 +35,14 @@ export function createOrderHandler(deps: () => Deps) {
   );
 }
 
-export const handler = createOrderHandler(defaultDeps);
+/** A new order's outcome (a replay is not counted again; a refusal before an order exists is not an order). */
+function placed({ statusCode, code }: Answered): readonly MetricName[] {
+  if (statusCode === 201) return ['OrdersPlaced', 'OrdersPaid'];
+  if (statusCode === 202) return ['OrdersPlaced', 'OrdersPending'];
+  if (statusCode === 402) return ['OrdersPlaced', 'OrdersDeclined'];
+  if (statusCode === 409 && code === 'insufficient_inventory') return ['OrdersPlaced', 'OrdersOutOfStock'];
+  return [];
+}
+
+// Events this request wrote go out right after it (best effort; the scheduled publishEvents is the guarantee).
+export const handler = withPublishSoon(createOrderHandler(defaultDeps), defaultPublishDeps);

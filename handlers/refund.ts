@@ -4,7 +4,10 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { defaultDeps } from '../lib/default-deps';
 import type { Deps } from '../lib/deps';
-import { bodyLimit, httpErrors, json, requestLog } from '../lib/http';
+import { defaultPublishDeps } from '../lib/events/default-publisher';
+import { withPublishSoon } from '../lib/events/publisher';
+import { bodyLimit, httpErrors, json, outcomeMetrics, requestLog } from '../lib/http';
+import { observed } from '../lib/observability';
 import { refundOrder } from '../lib/orders/refund-order';
 import { refundRequestSchema } from '../lib/orders/refund-request';
 import { idempotencyKeyFrom, parseOrThrow } from '../lib/validation';
@@ -12,7 +15,14 @@ import { idempotencyKeyFrom, parseOrThrow } from '../lib/validation';
 /** POST /orders/{orderId}/refunds (operator route: IAM-authorized in serverless.yml). */
 export function refundHandler(deps: () => Deps) {
   return middy<APIGatewayProxyEventV2, unknown, Error, Context>()
+    .use(observed())
     .use(requestLog(() => deps().log))
+    .use(
+      outcomeMetrics(
+        () => deps().metrics,
+        ({ code }) => (code === 'refund_rejected' ? ['RefundsFailed'] : []),
+      ),
+    )
     .use(httpHeaderNormalizer())
     .use(bodyLimit())
     .use(emptyBodyIsEmptyObject())
@@ -38,4 +48,5 @@ function emptyBodyIsEmptyObject(): middy.MiddlewareObj<APIGatewayProxyEventV2> {
   };
 }
 
-export const handler = refundHandler(defaultDeps);
+// Events this request wrote go out right after it (best effort; the scheduled publishEvents is the guarantee).
+export const handler = withPublishSoon(refundHandler(defaultDeps), defaultPublishDeps);

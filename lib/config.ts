@@ -27,6 +27,8 @@ export interface Config {
   pendingOrderTimeoutSeconds: number;
   /** The EventBridge bus the outbox publishes to. */
   eventBusName: string;
+  /** Log each outbox event (one JSON line) instead of sending it to EventBridge: `npm run dev`, no AWS. */
+  eventsLogOnly: boolean;
 }
 
 export class ConfigError extends Error {
@@ -44,6 +46,7 @@ const DEFAULTS = {
   STRIPE_TIMEOUT_MS: '10000',
   PENDING_ORDER_TIMEOUT_SECONDS: '900',
   EVENT_BUS_NAME: 'default',
+  EVENTS_LOG_ONLY: 'false',
 } as const;
 
 function positiveInt(name: string, raw: string, problems: string[]): number {
@@ -87,6 +90,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems,
     ),
     eventBusName: get('EVENT_BUS_NAME'),
+    eventsLogOnly: bool('EVENTS_LOG_ONLY', get('EVENTS_LOG_ONLY'), problems),
   };
   if (problems.length > 0) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return config;

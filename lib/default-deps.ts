@@ -2,6 +2,7 @@ import Stripe from 'stripe';
 import { coreDeps, type Deps } from './deps';
 import { createStripeClient } from './payments/stripe-client';
 import { stripePayments } from './payments/stripe-payments';
+import { timedPayments } from './payments/timed';
 
 let deps: Deps | undefined;
 let stripeClient: Stripe | undefined;
@@ -11,7 +12,12 @@ export function defaultDeps(): Deps {
   if (!deps) {
     const core = coreDeps();
     const stripe = () => (stripeClient ??= createStripeClient(core.config));
-    deps = { ...core, webhooks: Stripe.webhooks, payments: stripePayments(stripe) };
+    const payments = stripePayments(stripe);
+    deps = {
+      ...core,
+      webhooks: Stripe.webhooks,
+      payments: core.metrics ? timedPayments(payments, core.metrics) : payments,
+    };
   }
   return deps;
 }

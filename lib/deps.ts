@@ -1,7 +1,16 @@
 import type Stripe from 'stripe';
 import { type Config, config } from './config';
 import { createPoolDb, type Db } from './db';
-import { jsonLogger, type Logger } from './log';
+import type { Logger } from './log';
+import {
+  type AppMetrics,
+  loggerOver,
+  metricsOver,
+  powertoolsLogger,
+  powertoolsMetrics,
+  tracedDb,
+  tracedRedis,
+} from './observability';
 import type { Payments } from './payments/payments';
 import type { RedisClient } from './redis';
 import { createRedis } from './redis';
@@ -12,6 +21,8 @@ export interface CoreDeps {
   redis: RedisClient;
   config: Config;
   log: Logger;
+  /** CloudWatch metrics (Powertools, EMF); absent in tests that do not look at them. */
+  metrics?: AppMetrics;
 }
 
 /** Everything a use case talks to. Handlers get it from `defaultDeps` (lib/default-deps.ts); tests pass their own. */
@@ -34,9 +45,10 @@ export function coreDeps(): CoreDeps {
     const cfg = config();
     core = {
       config: cfg,
-      db: createPoolDb(cfg.databaseUrl, cfg.dbPoolMax, { preparedStatements: cfg.dbPreparedStatements }),
-      redis: createRedis(cfg.redisUrl),
-      log: jsonLogger(),
+      db: tracedDb(createPoolDb(cfg.databaseUrl, cfg.dbPoolMax, { preparedStatements: cfg.dbPreparedStatements })),
+      redis: tracedRedis(createRedis(cfg.redisUrl)),
+      log: loggerOver(powertoolsLogger()),
+      metrics: metricsOver(powertoolsMetrics()),
     };
   }
   return core;

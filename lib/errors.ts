@@ -101,6 +101,27 @@ export class OrderNotFoundError extends DomainError {
   }
 }
 
+export class ProductNotFoundError extends DomainError {
+  readonly code = 'product_not_found';
+  readonly status = 404;
+  constructor(productId: string) {
+    super(`no product ${productId}`, { productId });
+  }
+}
+
+/** A stock adjustment that would leave less than nothing on hand: refused, nothing written. */
+export class StockBelowZeroError extends DomainError {
+  readonly code = 'stock_below_zero';
+  readonly status = 409;
+  constructor(productId: string, quantity: number, delta: number) {
+    super(`${productId} has ${quantity} on hand; a delta of ${delta} would take it below 0`, {
+      productId,
+      quantity,
+      delta,
+    });
+  }
+}
+
 export class OrderNotRefundableError extends DomainError {
   readonly code = 'order_not_refundable';
   readonly status = 409;
@@ -109,11 +130,43 @@ export class OrderNotRefundableError extends DomainError {
   }
 }
 
+/**
+ * The order cannot be canceled: it is past canceling (failed, refunded, canceled), its payment is
+ * still `processing` at Stripe, or a payment attempt is running on it now (`retryAfterSeconds`).
+ */
+export class OrderNotCancelableError extends DomainError {
+  readonly code = 'order_not_cancelable';
+  readonly status = 409;
+  constructor(orderId: string, status: string, message?: string, retryAfterSeconds?: number) {
+    super(message ?? `order ${orderId} is ${status}; only pending and paid orders can be canceled`, {
+      orderId,
+      status,
+    });
+    if (retryAfterSeconds !== undefined) this.headers['Retry-After'] = String(retryAfterSeconds);
+  }
+}
+
 export class RefundQuantityExceededError extends DomainError {
   readonly code = 'refund_quantity_exceeded';
   readonly status = 422;
   constructor(productId: string, refundable: number) {
     super(`at most ${refundable} of ${productId} can still be refunded`, { productId, refundable });
+  }
+}
+
+/**
+ * The refund asks for more money than is left on the order: refunds made outside the service (the
+ * Stripe dashboard, money only) count against it. Stripe is never asked for more than is left.
+ */
+export class RefundAmountExceededError extends DomainError {
+  readonly code = 'refund_amount_exceeded';
+  readonly status = 422;
+  constructor(orderId: string, requestedCents: number, refundableCents: number) {
+    super(`at most ${refundableCents} can still be refunded on order ${orderId}`, {
+      orderId,
+      requestedCents,
+      refundableCents,
+    });
   }
 }
 

@@ -10,6 +10,7 @@ import {
   ServiceUnavailableError,
 } from './errors';
 import { errorFields, type Logger } from './log';
+import type { AppMetrics, MetricName } from './observability';
 import { PaymentProviderError } from './payments/payments';
 import { isRedisUnavailable } from './redis';
 
@@ -112,6 +113,40 @@ export function requestLog(log: () => Logger): MiddlewareObj<LoggedEvent> {
   // Returns nothing: a middy middleware that returns a value replaces the response with it.
   const done = async (request: Request<LoggedEvent>): Promise<void> => {
     log().info('request', outcomeFields(request));
+  };
+  return { after: done, onError: done };
+}
+
+/** What a finished request answered, as the metrics see it. */
+export interface Answered {
+  statusCode: number;
+  /** error.code of an error answer. */
+  code?: string;
+  /** The stored answer to an earlier request (Idempotent-Replayed): counted the first time only. */
+  replayed: boolean;
+}
+
+/**
+ * Counts each request's outcome as CloudWatch metrics (`count` says which), from the final response
+ * of both paths, like requestLog; replays are not counted again.
+ */
+export function outcomeMetrics(
+  metrics: () => AppMetrics | undefined,
+  count: (answered: Answered) => readonly MetricName[],
+): MiddlewareObj {
+  const done = async (request: Request): Promise<void> => {
+    const m = metrics();
+    const response = request.response as HttpResponse | undefined;
+    if (!m || !response) return;
+    let code: string | undefined;
+    try {
+      code = typeof response.body === 'string' ? JSON.parse(response.body)?.error?.code : undefined;
+    } catch {
+      code = undefined;
+    }
+    const replayed = response.headers?.['Idempotent-Replayed'] === 'true';
+    if (replayed) return;
+    for (const name of count({ statusCode: response.statusCode, code, replayed })) m.count(name);
   };
   return { after: done, onError: done };
 }

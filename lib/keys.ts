@@ -19,5 +19,7 @@ export const keys = {
    * another order's refund nor of a POST /orders.
    */
   refundIdempotency: (orderId: string, callerKey: string) => `idempotency:refund ${orderId} ${callerKey}`,
+  /** The stored answer of an operator's cancel, spelled like a refund's (see refundIdempotency). */
+  cancelIdempotency: (orderId: string, callerKey: string) => `idempotency:cancel ${orderId} ${callerKey}`,
   stripeEvent: (eventId: string) => `stripe:event:${eventId}`,
 };

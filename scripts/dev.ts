@@ -5,14 +5,23 @@
  * STRIPE_SECRET_KEY, a local Stripe double that also delivers signed webhooks. Ctrl-C stops
  * everything it started.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { publishEventsHandler } from '../handlers/publish-events';
 import { readConfig } from '../lib/config';
-import { ROOT, run, StackError, type Started, startOffline, startPostgres, startRedis } from './local-stack';
+import { createPoolDb } from '../lib/db';
+import { logPublisher } from '../lib/events/log-publisher';
+import { loggerOver, powertoolsLogger } from '../lib/observability';
+import { ROOT, run, StackError, type Started, startOffline, startPostgres, startRedis, stopChild } from './local-stack';
 import { type StripeDouble, startStripeDouble } from './stripe-double';
 
 const PORT = Number(process.env.PORT || 3000);
 const DATA_DIR = join(ROOT, '.data');
 const LOCAL_WEBHOOK_SECRET = 'whsec_local_stripe_double_0000000000';
+/** How often the scheduled function (expireOrders, every minute on AWS) runs here. */
+const EXPIRE_ORDERS_EVERY_MS = 30_000;
+/** How often the outbox is published (logged) here; publishEvents runs every minute on AWS. */
+const PUBLISH_EVENTS_EVERY_MS = 5_000;
 
 const log = (line: string) => process.stdout.write(`[dev] ${line}\n`);
 const stops: (() => Promise<void>)[] = [];
@@ -41,6 +50,7 @@ async function main(): Promise<void> {
   stops.push(redis.stop);
 
   const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: postgres.url, REDIS_URL: redis.url };
+  env.EVENTS_LOG_ONLY = 'true'; // no AWS here: the functions log their events instead of sending them
   let double: StripeDouble | undefined;
   if (!process.env.STRIPE_SECRET_KEY) {
     env.STRIPE_WEBHOOK_SECRET ||= LOCAL_WEBHOOK_SECRET;
@@ -58,7 +68,8 @@ async function main(): Promise<void> {
   await run('npm', ['run', '--silent', 'db:seed'], env);
 
   log(`starting serverless offline on http://127.0.0.1:${PORT}`);
-  const offline = await startOffline(env, PORT);
+  // This process runs the scheduled function itself (below), so serverless offline does not too.
+  const offline = await startOffline({ ...env, EXPIRE_ORDERS_SCHEDULE: 'false' }, PORT);
   stops.push(offline.stop);
   offline.child.on('exit', (code) => {
     if (stopping === undefined) {
@@ -66,7 +77,70 @@ async function main(): Promise<void> {
       void stopAll(1);
     }
   });
+  stops.push(expireOrdersEvery(EXPIRE_ORDERS_EVERY_MS, env));
+  stops.push(publishEventsEvery(PUBLISH_EVENTS_EVERY_MS, postgres.url));
   banner(postgres, redis, double);
+}
+
+/**
+ * `npm run expire-orders` every `ms`, one run at a time, as its own process with the stack's
+ * environment. Its summary is shown only when a run did something. Returns the stop function.
+ */
+function expireOrdersEvery(ms: number, env: NodeJS.ProcessEnv): () => Promise<void> {
+  let running: ChildProcess | undefined;
+  const timer = setInterval(() => {
+    if (running || stopping) return;
+    const child = spawn(
+      join(ROOT, 'node_modules', '.bin', 'tsx'),
+      ['--require', './scripts/text-loader.cjs', 'scripts/expire-orders.ts'],
+      { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    running = child;
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('exit', () => {
+      running = undefined;
+      for (const line of output.split('\n').filter(Boolean)) if (!idleSummary(line)) log(`expire-orders: ${line}`);
+    });
+  }, ms);
+  return async () => {
+    clearInterval(timer);
+    if (running) await stopChild(running);
+  };
+}
+
+/** The publishEvents function every `ms`, in this process, logging each event (one JSON line). */
+function publishEventsEvery(ms: number, databaseUrl: string): () => Promise<void> {
+  const db = createPoolDb(databaseUrl, 1);
+  const events = loggerOver(powertoolsLogger()).child({ source: 'outbox' });
+  const publish = publishEventsHandler(() => ({ db, log: events, events: logPublisher(events) }));
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    if (running || stopping) return;
+    running = publish()
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          log(`publish-events: ${String(error)}`);
+        },
+      )
+      .finally(() => (running = undefined));
+  }, ms);
+  return async () => {
+    clearInterval(timer);
+    await running;
+    await db.end();
+  };
+}
+
+/** True for the summary line of a run that found nothing to do. */
+function idleSummary(line: string): boolean {
+  try {
+    const { message, settledPaid, canceled, waiting, refundsResent, errors } = JSON.parse(line);
+    return message === 'expire orders' && settledPaid + canceled + waiting + refundsResent + errors === 0;
+  } catch {
+    return false;
+  }
 }
 
 function banner(postgres: Started, redis: Started, double: StripeDouble | undefined): void {
@@ -85,9 +159,12 @@ function banner(postgres: Started, redis: Started, double: StripeDouble | undefi
     `    -d '{"customerId":"cus_1","paymentMethodId":"pm_card_visa","items":[{"productId":"sku_mug","quantity":2}]}'`,
     'Refund it in full (use the order id from the answer above):',
     `  curl -s -X POST ${url}/orders/ORDER_ID/refunds -H 'Content-Type: application/json' -d '{"reason":"requested_by_customer"}'`,
+    'Cancel it (a pending one is canceled at Stripe; a paid one is refunded first):',
+    `  curl -s -X POST ${url}/orders/ORDER_ID/cancel -H 'Content-Type: application/json' -d '{"reason":"requested_by_customer"}'`,
     'Look it up:',
     `  curl -s ${url}/orders/ORDER_ID`,
     '',
+    `Orders left pending past PENDING_ORDER_TIMEOUT_SECONDS are settled or canceled every ${EXPIRE_ORDERS_EVERY_MS / 1000} s (npm run expire-orders).`,
     'Ctrl-C stops everything started here.',
     '',
   ];

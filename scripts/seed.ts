@@ -1,10 +1,11 @@
 /**
  * `npm run db:seed`: a small demo catalogue with stock, for local runs. Idempotent: prices and stock
- * are set back to these figures each time, and the Redis stock mirrors with them.
+ * are set back to these figures each time. Stock is set by the code behind the operators' stock
+ * adjustments (setStockTo): a difference is a stock_adjustments row, and the Redis mirror moves with it.
  */
 import { config } from '../lib/config';
 import { createPoolDb } from '../lib/db';
-import { setStock } from '../lib/inventory/stock';
+import { setStockTo } from '../lib/inventory/stock-adjustments';
 import { createRedis } from '../lib/redis';
 
 export const DEMO_PRODUCTS = [
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
          ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, price_cents = EXCLUDED.price_cents, currency = EXCLUDED.currency`,
         [p.id, p.name, p.priceCents, p.currency],
       );
-      await setStock(db, redis, p.id, p.stock);
+      await setStockTo(db, redis, p.id, p.stock, 'npm run db:seed');
     }
     process.stdout.write(
       `seeded ${DEMO_PRODUCTS.length} products: ${DEMO_PRODUCTS.map((p) => `${p.id} (${p.stock})`).join(', ')}\n`,

@@ -47,12 +47,12 @@ export function holdArguments(orderId: string, lines: readonly LineQuantity[], t
   return { keyList, args };
 }
 
-function settleArguments(orderId: string, mirrorDeltas: readonly LineQuantity[]) {
+function settleArguments(orderId: string, mirrorDeltas: readonly LineQuantity[], underLock: boolean) {
   const keyList = [keys.reservation(orderId)];
   const args: (string | number)[] = [orderId];
   for (const { productId, quantity } of mirrorDeltas) {
     keyList.push(keys.stock(productId), keys.held(productId), keys.holds(productId));
-    args.push(productId, quantity);
+    args.push(productId, quantity > 0 && !underLock ? 'reload' : quantity);
   }
   return { keyList, args };
 }
@@ -60,16 +60,21 @@ function settleArguments(orderId: string, mirrorDeltas: readonly LineQuantity[])
 /**
  * After the PostgreSQL commit that changed inventory.quantity (or not): drops the order's hold and
  * moves the stock mirrors by `mirrorDeltas` in one atomic Redis step (settle.lua). A mirror that is
- * missing is left missing (it is reloaded from PostgreSQL when next needed). Moving it after the
- * commit can only leave it lower than the truth, if a reload slips in between: safe, and healed by
- * the mirror's TTL.
+ * missing is left missing (it is reloaded from PostgreSQL when next needed). Stock taken (-n) is
+ * taken from the mirror: after the commit that can only leave it lower than the truth, if a reload
+ * slipped in between (safe, healed by the mirror's TTL). Stock given back (+n) drops the mirror
+ * instead: adding it after the commit could count it twice (a reload in between already read it)
+ * and oversell; the next order reloads it from PostgreSQL. `underLock`: the caller still holds the
+ * inventory rows' lock in an open transaction (a reload waits for its commit: loadStockMirror reads
+ * FOR SHARE), so +n can be added.
  */
 export async function settleHold(
   redis: RedisClient,
   orderId: string,
   mirrorDeltas: readonly LineQuantity[],
+  { underLock = false }: { underLock?: boolean } = {},
 ): Promise<void> {
-  const { keyList, args } = settleArguments(orderId, mirrorDeltas);
+  const { keyList, args } = settleArguments(orderId, mirrorDeltas, underLock);
   await commands(redis).settleStock(keyList.length, ...keyList, ...args);
 }
 
@@ -79,7 +84,7 @@ export function queueSettleHold(
   orderId: string,
   mirrorDeltas: readonly LineQuantity[],
 ): void {
-  const { keyList, args } = settleArguments(orderId, mirrorDeltas);
+  const { keyList, args } = settleArguments(orderId, mirrorDeltas, false);
   (pipeline as unknown as InventoryCommands).settleStock(keyList.length, ...keyList, ...args);
 }
 

@@ -6,9 +6,13 @@ import { idempotent } from '../idempotency/idempotent';
 import { RedisIdempotencyStore } from '../idempotency/redis-store';
 import { keys } from '../keys';
 import { UUID } from '../schemas';
+import { applyCanceledEvent } from './apply-canceled-event';
+import { applyDisputeEvent, DISPUTE_EVENTS, disputeOf } from './apply-dispute-event';
+import type { Cause } from './history';
 import { findOrder, findOrderByPaymentIntent, type Order } from './order-store';
 import { completeOutOfStockRefund } from './out-of-stock';
 import { OUT_OF_STOCK_AFTER_PAYMENT, settleFailed, settlePaid } from './payment-state';
+import { applyRefundEvent, REFUND_EVENT_TYPES, refundNewsOf } from './refund-events';
 
 /**
  * How long an event id is remembered. Stripe retries a delivery for up to 3 days; a day more
@@ -31,6 +35,8 @@ export type EventOutcome = { duplicate: true } | { duplicate: false; orderId?: s
  */
 export async function applyStripeEvent(deps: EventDeps, event: Stripe.Event): Promise<EventOutcome> {
   const intent = HANDLED.has(event.type) ? intentOf(event) : null;
+  const dispute = DISPUTE_EVENTS.has(event.type) ? disputeOf(event) : null;
+  const refunds = REFUND_EVENT_TYPES.has(event.type) ? refundNewsOf(event) : null;
   const ttl = { resultSeconds: EVENT_MARK_TTL_SECONDS, lockSeconds: deps.config.requestLockSeconds };
   const applied = await idempotent(
     new RedisIdempotencyStore(deps.redis),
@@ -38,7 +44,13 @@ export async function applyStripeEvent(deps: EventDeps, event: Stripe.Event): Pr
     event.id,
     ttl,
     async () => {
-      const outcome = intent ? await apply(deps, event, intent) : { result: 'ignored' };
+      const outcome = intent
+        ? await apply(deps, event, intent)
+        : dispute
+          ? await applyDisputeEvent(deps, event, dispute)
+          : refunds
+            ? await applyRefundEvent(deps, event, refunds)
+            : { result: 'ignored' };
       return { statusCode: 200, body: outcome, replayed: false };
     },
   );
@@ -58,11 +70,12 @@ const paymentIntentEventSchema = z.looseObject({
       object: z.literal('payment_intent'),
       metadata: z.record(z.string(), z.unknown()).nullish(),
       last_payment_error: z.looseObject({ code: z.string().nullish(), decline_code: z.string().nullish() }).nullish(),
+      cancellation_reason: z.string().nullish(),
     }),
   }),
 });
 
-const HANDLED = new Set(['payment_intent.succeeded', 'payment_intent.payment_failed']);
+const HANDLED = new Set(['payment_intent.succeeded', 'payment_intent.payment_failed', 'payment_intent.canceled']);
 
 /** The event's PaymentIntent, or invalid_request (400) for a handled type whose object is malformed. */
 function intentOf(event: Stripe.Event): Stripe.PaymentIntent {
@@ -82,6 +95,8 @@ async function apply(
   const order = await orderOf(deps, intent);
   if (!order) return { result: 'no_matching_order' };
   const at = { created: event.created };
+  const cause: Cause = { source: 'webhook', stripeEventId: event.id };
+  if (event.type === 'payment_intent.canceled') return applyCanceledEvent(deps, event, intent, order);
 
   if (event.type === 'payment_intent.succeeded') {
     if (order.failureCode === OUT_OF_STOCK_AFTER_PAYMENT) {
@@ -89,7 +104,7 @@ async function apply(
       await completeOutOfStockRefund(deps, order.id);
       return { orderId: order.id, result: 'refund_completed' };
     }
-    const outcome = await settlePaid(deps, order.id, intent.id, at);
+    const outcome = await settlePaid(deps, order.id, intent.id, cause, at);
     return { orderId: order.id, result: outcome.kind };
   }
   const error = intent.last_payment_error;
@@ -98,13 +113,13 @@ async function apply(
     declineCode: error?.decline_code ?? error?.code ?? null,
     paymentIntentId: intent.id,
   };
-  const outcome = await settleFailed(deps, order.id, fields, at);
+  const outcome = await settleFailed(deps, order.id, fields, cause, at);
   if (outcome.kind !== 'paid') return { orderId: order.id, result: outcome.kind };
   // A newer failure for a paid order: the PaymentIntent at Stripe decides. Succeeded is final there,
   // so the order keeps its money and its stock; only Stripe's word that it did not succeed moves it.
   const atStripe = await deps.payments.findCharge(order.id, intent.id);
   if (atStripe?.kind !== 'declined') return { orderId: order.id, result: 'kept_paid' };
-  const failed = await settleFailed(deps, order.id, fields, at, true);
+  const failed = await settleFailed(deps, order.id, fields, cause, at, true);
   return { orderId: order.id, result: failed.kind };
 }
 

@@ -5,12 +5,16 @@ import type { IdempotentResult } from '../idempotency/port';
 import { type FirstHold, reserve } from '../inventory/reservations';
 import { type PaymentOutcome, PaymentProviderError } from '../payments/payments';
 import { answerFor } from './create-order-answer';
+import type { Cause } from './history';
 import { findOrder, leavePending, type Order } from './order-store';
 import { OUT_OF_STOCK_AFTER_PAYMENT, type SettleDeps, settleFailed, settlePaid } from './payment-state';
 
 /** create-order's later phases, for an order already recorded: hold, charge, settle, answer. */
 
 export type CreateDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'> & Pick<SettleDeps, 'later'>;
+
+/** Every change create-order makes is the storefront's request. */
+const API: Cause = { source: 'api' };
 
 /**
  * A recorded order: hold its stock unless the key's script already did (a mirror that was not
@@ -34,7 +38,7 @@ export async function place(
       paymentIntentId: null,
       productId: held.productId,
     };
-    await settleFailed(deps, order.id, fields);
+    await settleFailed(deps, order.id, fields, API);
     return answer({ ...order, status: 'failed', failureCode: fields.failureCode, failureProductId: held.productId });
   }
   return settleOrLetGo(deps, order, await charge(deps, order, () => deps.payments.charge(chargeOf(order))));
@@ -61,7 +65,7 @@ async function charge<T extends PaymentOutcome | null>(
   } catch (error) {
     if (!(error instanceof PaymentProviderError)) throw error;
     // The order stays pending with its hold: the retry with the same key resumes it.
-    await leavePending(deps.db, order.id, null);
+    await leavePending(deps.db, order.id, null, null);
     throw new PaymentProviderUnavailableError({ orderId: order.id });
   }
 }
@@ -75,7 +79,8 @@ async function settleOrLetGo(deps: CreateDeps, order: Order, outcome: PaymentOut
   try {
     return await settle(deps, order, outcome);
   } catch (error) {
-    if (isConnectionError(error)) await leavePending(deps.db, order.id, outcome.paymentIntentId).catch(() => undefined);
+    if (isConnectionError(error))
+      await leavePending(deps.db, order.id, outcome.paymentIntentId, null).catch(() => undefined);
     throw error;
   }
 }
@@ -85,7 +90,7 @@ async function settle(deps: CreateDeps, order: Order, outcome: PaymentOutcome): 
   const paymentIntentId = outcome.paymentIntentId;
   switch (outcome.kind) {
     case 'succeeded': {
-      const paid = await settlePaid(deps, order.id, outcome.paymentIntentId, undefined, order.lines);
+      const paid = await settlePaid(deps, order.id, outcome.paymentIntentId, API, undefined, order.lines);
       if (paid.kind === 'paid') return answer({ ...order, status: 'paid', paymentIntentId });
       if (paid.kind === 'out_of_stock') {
         const failureCode = OUT_OF_STOCK_AFTER_PAYMENT;
@@ -96,7 +101,7 @@ async function settle(deps: CreateDeps, order: Order, outcome: PaymentOutcome): 
     }
     case 'pending':
       // processing / requires_action: the hold stays until a webhook settles it or its TTL ends.
-      await leavePending(deps.db, order.id, outcome.paymentIntentId);
+      await leavePending(deps.db, order.id, outcome.paymentIntentId, { cause: API, status: outcome.status });
       return answer({ ...order, status: 'pending', paymentIntentId });
     case 'declined': {
       const fields = {
@@ -106,7 +111,7 @@ async function settle(deps: CreateDeps, order: Order, outcome: PaymentOutcome): 
         paymentIntentId,
       };
       // Stripe's own answer: this PaymentIntent did not succeed.
-      await settleFailed(deps, order.id, fields, undefined, true);
+      await settleFailed(deps, order.id, fields, API, undefined, true);
       return answer({
         ...order,
         status: 'failed',

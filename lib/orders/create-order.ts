@@ -91,7 +91,7 @@ async function placeOrResume(deps: CreateDeps, attempt: Attempt, firstHold: Firs
       declineMessage: null,
       failureProductId: null,
       lastEventCreated: null,
-      lines: priced.lines.map((l) => ({ ...l, refundedQuantity: 0 })),
+      lines: priced.lines.map((l) => ({ ...l, refundedQuantity: 0, restockedQuantity: 0 })),
     };
     return place(deps, order, firstHold);
   }

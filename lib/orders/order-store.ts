@@ -1,11 +1,14 @@
 import type { Db } from '../db';
 import type { LineQuantity } from '../inventory/reservations';
+import type { Cause } from './history';
 
 export type OrderStatus = 'pending' | 'paid' | 'failed' | 'refunded' | 'canceled';
 
 export interface OrderLine extends LineQuantity {
   unitPriceCents: number;
   refundedQuantity: number;
+  /** Units whose stock has been given back (by refunds that succeeded, even if Stripe later failed them). */
+  restockedQuantity: number;
 }
 
 export interface Order {
@@ -32,7 +35,8 @@ const ORDER_COLUMNS = `o.id, o.idempotency_key, o.request_hash, o.customer_id, o
   o.amount_cents, o.currency, o.payment_intent_id, o.failure_code, o.decline_code, o.decline_message, o.failure_product_id,
   o.last_event_created,
   (SELECT json_agg(json_build_object('productId', i.product_id, 'quantity', i.quantity,
-     'unitPriceCents', i.unit_price_cents, 'refundedQuantity', i.refunded_quantity) ORDER BY i.product_id)
+     'unitPriceCents', i.unit_price_cents, 'refundedQuantity', i.refunded_quantity,
+     'restockedQuantity', i.restocked_quantity) ORDER BY i.product_id)
      FROM order_items i WHERE i.order_id = o.id) AS lines`;
 
 interface OrderRow {
@@ -92,8 +96,9 @@ export interface PricedLine {
 
 /**
  * Prices the lines from the catalogue and, when every product exists in one currency and the total
- * is at most `maxAmountCents`, records the order and its lines: one statement, one round trip,
- * owned by this request for `leaseSeconds`. `inserted` is false when a line is refused (nothing is
+ * is at most `maxAmountCents`, records the order, its lines and its first history row ('created',
+ * source 'api': only POST /orders creates orders): one statement, one round trip, owned by this
+ * request for `leaseSeconds`. `inserted` is false when a line is refused (nothing is
  * written) or when the idempotency key already has an order (the unique key is the durable guard).
  */
 export async function priceAndInsertOrder(
@@ -127,6 +132,14 @@ export async function priceAndInsertOrder(
      ), items AS (
        INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents)
        SELECT o.id, p.product_id, p.quantity, p.price_cents FROM o, priced p
+     ), created AS (
+       INSERT INTO order_events (order_id, type, source, data)
+       SELECT o.id, 'created', 'api', jsonb_build_object('amountCents', t.amount, 'currency', t.currency,
+                'customerId', $4::text,
+                'items', (SELECT jsonb_agg(jsonb_build_object('productId', p.product_id, 'quantity', p.quantity,
+                                                              'unitPriceCents', p.price_cents) ORDER BY p.product_id)
+                            FROM priced p))
+         FROM o, total t
      )
      SELECT p.product_id, p.quantity, p.price_cents, p.currency, EXISTS (SELECT 1 FROM o) AS inserted
        FROM priced p ORDER BY p.n`,
@@ -195,11 +208,36 @@ export async function claimOrder(db: Db, orderId: string, leaseSeconds: number):
   return rowCount === 1;
 }
 
-/** The order waits for a webhook (or the provider): keep it pending, remember its PaymentIntent. */
-export async function leavePending(db: Db, orderId: string, paymentIntentId: string | null): Promise<void> {
+/**
+ * The order waits for a webhook (or the provider): keep it pending, remember its PaymentIntent.
+ * `waiting`: Stripe said the payment needs more time (`status`: processing, requires_action); the
+ * order's history gets 'payment_pending' in the same statement, once per order (a retry that finds
+ * the payment still waiting adds nothing), and only while the order is still pending.
+ */
+export async function leavePending(
+  db: Db,
+  orderId: string,
+  paymentIntentId: string | null,
+  waiting: { cause: Cause; status: string } | null,
+): Promise<void> {
   await db.query(
-    `UPDATE orders SET payment_intent_id = COALESCE($2, payment_intent_id), locked_until = NULL, updated_at = now()
-      WHERE id = $1`,
-    [orderId, paymentIntentId],
+    `WITH o AS (
+       UPDATE orders SET payment_intent_id = COALESCE($2, payment_intent_id), locked_until = NULL, updated_at = now()
+        WHERE id = $1
+        RETURNING id, status, failure_code, payment_intent_id
+     )
+     INSERT INTO order_events (order_id, type, source, stripe_event_id, data)
+     SELECT o.id, 'payment_pending', $3::text, $4::text,
+            jsonb_build_object('paymentIntentId', o.payment_intent_id, 'paymentStatus', $5::text)
+       FROM o
+      WHERE $3::text IS NOT NULL AND o.status = 'pending' AND o.failure_code IS NULL
+        AND NOT EXISTS (SELECT 1 FROM order_events e WHERE e.order_id = o.id AND e.type = 'payment_pending')`,
+    [
+      orderId,
+      paymentIntentId,
+      waiting?.cause.source ?? null,
+      waiting?.cause.stripeEventId ?? null,
+      waiting?.status ?? null,
+    ],
   );
 }

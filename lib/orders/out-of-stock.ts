@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Deps } from '../deps';
 import { type LineQuantity, release } from '../inventory/reservations';
+import type { Cause } from './history';
 import { failOutOfStock, OUT_OF_STOCK_AFTER_PAYMENT } from './order-payment-store';
 import { pendingRefunds } from './refund-store';
 import { sendRefund } from './send-refund';
@@ -22,6 +23,8 @@ export async function failAfterPayment(
     productId: string;
     lines: readonly LineQuantity[];
     eventCreated: number | null;
+    /** Who settled the payment: the refund row and the history say so. */
+    cause: Cause;
   },
 ): Promise<boolean> {
   const failed = await failOutOfStock(deps.db, {
@@ -30,6 +33,7 @@ export async function failAfterPayment(
     refundId: randomUUID(),
     eventCreated: o.eventCreated,
     productId: o.productId,
+    cause: o.cause,
   });
   if (!failed) return false;
   await release(

@@ -3,6 +3,7 @@ import type { Deps } from '../deps';
 import type { Later } from '../idempotency/port';
 import { type LineQuantity, settleHold } from '../inventory/reservations';
 import { giveBackStock } from '../inventory/stock';
+import type { Cause } from './history';
 import {
   type FailureFields,
   markFailed,
@@ -53,6 +54,7 @@ async function toFailed(
   tx: Db,
   orderId: string,
   fields: FailureFields,
+  cause: Cause,
   event: PaymentEvent | undefined,
   stripeSaysNotPaid: boolean,
 ): Promise<{ moved: false; paid: boolean } | { moved: true; previous: OrderStatus; lines: OrderLine[] }> {
@@ -64,7 +66,8 @@ async function toFailed(
     (event === undefined || order.lastEventCreated === null || order.lastEventCreated < event.created);
   if (!order || !mayMove) return { moved: false, paid: false };
   if (order.status === 'paid' && !stripeSaysNotPaid) return { moved: false, paid: true };
-  await markFailed(tx, orderId, fields, event?.created ?? null);
+  const stockGivenBack = order.status === 'paid' ? unrefunded(order.lines) : [];
+  await markFailed(tx, orderId, fields, event?.created ?? null, { cause, previous: order.status, stockGivenBack });
   return { moved: true, previous: order.status, lines: order.lines };
 }
 
@@ -84,7 +87,8 @@ function settle(
 
 /**
  * Payment succeeded: the order enters 'paid' and takes its stock once, guarded, all lines or none;
- * then its hold leaves Redis as its stock leaves the mirror.
+ * then its hold leaves Redis as its stock leaves the mirror. `cause` (who: the API, the webhook and
+ * its event, the scheduler, an operator) goes into the history row written with the change.
  *
  * `knownLines`: the caller that just placed the order knows its lines, and the order is usually still
  * pending: one statement pays it (payPending). Any other case (a webhook, an order that moved meanwhile,
@@ -94,10 +98,11 @@ export async function settlePaid(
   deps: SettleDeps,
   orderId: string,
   paymentIntentId: string,
+  cause: Cause,
   event?: PaymentEvent,
   knownLines?: readonly LineQuantity[],
 ): Promise<PaidOutcome> {
-  if (knownLines && !event && (await payPending(deps.db, orderId, paymentIntentId, knownLines))) {
+  if (knownLines && !event && (await payPending(deps.db, orderId, paymentIntentId, knownLines, cause))) {
     await settle(
       deps,
       orderId,
@@ -105,7 +110,7 @@ export async function settlePaid(
     );
     return { kind: 'paid' };
   }
-  const row = await orderPaid(deps.db, orderId, paymentIntentId, event?.created ?? null);
+  const row = await orderPaid(deps.db, orderId, paymentIntentId, event?.created ?? null, cause);
   const lines = row?.lines ?? [];
   switch (row?.outcome) {
     case 'paid':
@@ -119,12 +124,12 @@ export async function settlePaid(
       {
         const productId = row.short_product ?? '';
         const eventCreated = event?.created ?? null;
-        if (await failAfterPayment(deps, { orderId, paymentIntentId, productId, lines, eventCreated })) {
+        if (await failAfterPayment(deps, { orderId, paymentIntentId, productId, lines, eventCreated, cause })) {
           return { kind: 'out_of_stock', productId };
         }
       }
       // Another writer paid (or settled) the order between order_paid's answer and our lock: decide again.
-      return settlePaid(deps, orderId, paymentIntentId, event);
+      return settlePaid(deps, orderId, paymentIntentId, cause, event);
     default:
       return { kind: 'unchanged' };
   }
@@ -140,11 +145,12 @@ export async function settleFailed(
   deps: Pick<SettleDeps, 'db' | 'redis' | 'later'>,
   orderId: string,
   fields: FailureFields & { failureCode: string },
+  cause: Cause,
   event?: PaymentEvent,
   stripeSaysNotPaid = false,
 ): Promise<FailedOutcome> {
   const row = await deps.db.transaction(async (tx) => {
-    const moved = await toFailed(tx, orderId, fields, event, stripeSaysNotPaid);
+    const moved = await toFailed(tx, orderId, fields, cause, event, stripeSaysNotPaid);
     if (moved.moved && moved.previous === 'paid') await giveBackStock(tx, unrefunded(moved.lines));
     return moved;
   });
@@ -159,7 +165,14 @@ export async function settleFailed(
 }
 
 function unrefunded(lines: readonly OrderLine[]): LineQuantity[] {
-  return lines
-    .map((l) => ({ productId: l.productId, quantity: l.quantity - l.refundedQuantity }))
-    .filter((l) => l.quantity > 0);
+  return (
+    lines
+      // Not what refunds hold (pending ones give their units back when they succeed) nor what they gave
+      // back already (a refund that succeeded and then failed at Stripe keeps its units restocked).
+      .map((l) => ({
+        productId: l.productId,
+        quantity: l.quantity - Math.max(l.refundedQuantity, l.restockedQuantity),
+      }))
+      .filter((l) => l.quantity > 0)
+  );
 }

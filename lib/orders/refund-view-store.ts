@@ -66,8 +66,3 @@ export async function refundWithOrderStatus(
   const row = rows[0];
   return row ? { refund: toView(row), orderStatus: row.order_status } : null;
 }
-
-export async function refundStatus(db: Db, refundId: string): Promise<RefundStatus | null> {
-  const { rows } = await db.query<{ status: RefundStatus }>('SELECT status FROM refunds WHERE id = $1', [refundId]);
-  return rows[0]?.status ?? null;
-}

@@ -149,8 +149,9 @@ export function createRefund(store: Store, params: Json): Answer {
       `No such payment_intent: '${String(params.payment_intent)}'`,
     );
   }
+  // Money a refund did not return (failed, canceled) can be refunded again.
   const refunded = [...store.refunds.values()]
-    .filter((r) => r.payment_intent === intent.id)
+    .filter((r) => r.payment_intent === intent.id && r.status !== 'failed' && r.status !== 'canceled')
     .reduce((s, r) => s + Number(r.amount), 0);
   const amount = params.amount === undefined ? Number(intent.amount) - refunded : Number(params.amount);
   if (intent.status !== 'succeeded' || amount < 1 || refunded + amount > Number(intent.amount)) {

@@ -141,6 +141,11 @@ export class CommittedWorld {
         [productIds, idempotencyKeys],
       );
       const orderIds = rows.map((r) => r.id);
+      // order_events is append-only (a trigger refuses deletes): a test's cleanup, run as the
+      // superuser, switches triggers off for its own transaction only.
+      await tx.query('SET LOCAL session_replication_role = replica');
+      for (const table of ['order_events', 'outbox', 'disputes'])
+        await tx.query(`DELETE FROM ${table} WHERE order_id = ANY($1::uuid[])`, [orderIds]);
       await tx.query(
         `DELETE FROM refund_items WHERE product_id = ANY($1::text[])
             OR refund_id IN (SELECT id FROM refunds WHERE order_id = ANY($2::uuid[]))`,
@@ -152,6 +157,7 @@ export class CommittedWorld {
         productIds,
       ]);
       await tx.query('DELETE FROM orders WHERE id = ANY($1::uuid[])', [orderIds]);
+      await tx.query('DELETE FROM stock_adjustments WHERE product_id = ANY($1::text[])', [productIds]);
       await tx.query('DELETE FROM inventory WHERE product_id = ANY($1::text[])', [productIds]);
       await tx.query('DELETE FROM products WHERE id = ANY($1::text[])', [productIds]);
     });

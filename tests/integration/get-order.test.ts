@@ -1,6 +1,8 @@
 import { givenProduct } from '../helpers/builders';
 import { db } from '../helpers/harness';
-import { getOrder, givenPaidOrder, postRefund, stripeRefunds } from '../helpers/orders';
+import { getOrder, givenPaidOrder, givenPendingOrder, postRefund, stripeRefunds } from '../helpers/orders';
+import { event as stripeEvent } from '../helpers/stripe-fixtures';
+import { deliver } from '../helpers/webhooks';
 
 describe('GET /orders/{orderId}', () => {
   test('returns the order as the database holds it, with its lines and refunds', async () => {
@@ -50,8 +52,95 @@ describe('GET /orders/{orderId}', () => {
           items: [{ productId: mug.id, quantity: 1, amountCents: 1500 }],
         },
       ],
+      dispute: null,
+      events: expect.any(Array),
     });
     expect(response.body.order.status).toBe('paid');
+    // The history, oldest first; what each refund step records is the refund tests' to check.
+    expect(response.body.order.events.map((e: { type: string; source: string }) => [e.type, e.source])).toEqual([
+      ['created', 'api'],
+      ['paid', 'api'],
+      ['refund_requested', expect.any(String)],
+      ['refund_succeeded', expect.any(String)],
+    ]);
+  });
+
+  test('shows the dispute as Stripe last reported it, with its step in the history', async () => {
+    const product = await givenProduct({ priceCents: 4000, stock: 10 });
+    const order = await givenPaidOrder([{ productId: product.id, quantity: 1 }]);
+    const dueBy = 1_751_500_799;
+    const dispute = {
+      id: 'du_1MtJUT2eZvKYlo2CNaw2HvEv',
+      object: 'dispute',
+      amount: 4000,
+      charge: 'ch_1AZtxr2eZvKYlo2CJDX8whov',
+      currency: 'usd',
+      evidence_details: { due_by: dueBy, has_evidence: false, past_due: false, submission_count: 0 },
+      payment_intent: order.paymentIntentId,
+      reason: 'product_not_received',
+      status: 'needs_response',
+    };
+    const created = stripeEvent('charge.dispute.created', dispute, { created: 1_750_000_000 });
+    const updated = stripeEvent(
+      'charge.dispute.updated',
+      { ...dispute, status: 'under_review' },
+      { created: 1_750_000_060 },
+    );
+    expect((await deliver(JSON.stringify(created))).statusCode).toBe(200);
+    expect((await deliver(JSON.stringify(updated))).statusCode).toBe(200);
+
+    const response = await getOrder(order.id);
+
+    expect(response.statusCode).toBe(200);
+    expect(response.body.order).toMatchObject({ id: order.id, status: 'paid', refunds: [] });
+    expect(response.body.order.dispute).toEqual({
+      id: 'du_1MtJUT2eZvKYlo2CNaw2HvEv',
+      status: 'under_review',
+      amountCents: 4000,
+      reason: 'product_not_received',
+      evidenceDueBy: new Date(dueBy * 1000).toISOString(),
+    });
+    const data = {
+      disputeId: dispute.id,
+      amountCents: 4000,
+      currency: 'usd',
+      reason: 'product_not_received',
+      evidenceDueBy: new Date(dueBy * 1000).toISOString(),
+    };
+    expect(response.body.order.events.slice(2)).toEqual([
+      {
+        type: 'dispute_opened',
+        source: 'webhook',
+        stripeEventId: created.id,
+        at: expect.any(String),
+        ...data,
+        status: 'needs_response',
+      },
+      {
+        type: 'dispute_updated',
+        source: 'webhook',
+        stripeEventId: updated.id,
+        at: expect.any(String),
+        ...data,
+        status: 'under_review',
+      },
+    ]);
+  });
+
+  test('a pending order: its failure fields empty, no refunds, no dispute; created then payment_pending', async () => {
+    const product = await givenProduct({ stock: 10 });
+    const order = await givenPendingOrder([{ productId: product.id, quantity: 1 }]);
+
+    const response = await getOrder(order.id);
+
+    expect(response.body.order).toMatchObject({
+      status: 'pending',
+      failureCode: null,
+      declineCode: null,
+      refunds: [],
+      dispute: null,
+    });
+    expect(response.body.order.events.map((e: { type: string }) => e.type)).toEqual(['created', 'payment_pending']);
   });
 
   test('404 order_not_found for an unknown id and for a malformed one', async () => {

@@ -48,7 +48,7 @@ describe('stock in three phases: reserve, confirm, release', () => {
     expect(await inventoryOf(product.id)).toBe(10);
 
     // Phase 2: confirm (payment succeeded)
-    expect(await settlePaid(testDeps(), orderId, 'pi_lifecycle')).toEqual({ kind: 'paid' });
+    expect(await settlePaid(testDeps(), orderId, 'pi_lifecycle', { source: 'api' })).toEqual({ kind: 'paid' });
     expect(await inventoryOf(product.id)).toBe(7);
     expect(await holdOf(orderId)).toEqual({});
     expect(await redis().exists(keys.reservation(orderId))).toBe(0);
@@ -171,7 +171,7 @@ describe('stock in three phases: reserve, confirm, release', () => {
     ]);
     stripeRefunds();
 
-    const outcome = await settlePaid(testDeps(), orderId, 'pi_guard');
+    const outcome = await settlePaid(testDeps(), orderId, 'pi_guard', { source: 'api' });
 
     expect(outcome).toEqual({ kind: 'out_of_stock', productId: scarce.id });
     expect(await inventoryOf(plenty.id)).toBe(10);
@@ -190,7 +190,7 @@ describe('stock in three phases: reserve, confirm, release', () => {
     expect(await reserve(redis(), db(), orderId, [{ productId: product.id, quantity: 1 }], TTL)).toEqual({ ok: true });
     const pendingSettle = new RedisIdempotencyStore(redis()).later();
     expect(
-      await settlePaid({ ...testDeps(), later: pendingSettle }, orderId, 'pi_window', undefined, [
+      await settlePaid({ ...testDeps(), later: pendingSettle }, orderId, 'pi_window', { source: 'api' }, undefined, [
         { productId: product.id, quantity: 1 },
       ]),
     ).toEqual({

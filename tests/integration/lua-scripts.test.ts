@@ -43,7 +43,7 @@ function claimAndReserve(
   return scripts().claimAndReserveStock(keys.length + 1, `idempotency:${key}`, ...keys, record, lockSeconds, ...argv);
 }
 
-function settle(orderId: string, deltas: [string, number][]): Promise<number> {
+function settle(orderId: string, deltas: [string, number | 'reload'][]): Promise<number> {
   const keys = [`reservation:${orderId}`, ...deltas.flatMap(([p]) => [`stock:${p}`, `held:${p}`, `holds:${p}`])];
   return scripts().settleStock(keys.length, ...keys, orderId, ...deltas.flat());
 }
@@ -374,6 +374,22 @@ describe("settle (settle.lua: an order's hold dropped and the stock mirror moved
 
     expect(await redis().get('stock:p_a')).toBe('12');
     expect((await redis().keys('*')).sort()).toEqual(['stock:p_a']);
+  });
+
+  test("stock given back after its commit ('reload'): the mirror is dropped (PostgreSQL reloads it, counting the units once), the hold dropped", async () => {
+    await redis().mset({ 'stock:p_a': 10, 'stock:p_b': 10 });
+    await reserve('o1', [['p_b', 1]]);
+
+    expect(
+      await settle('o1', [
+        ['p_a', 'reload'],
+        ['p_b', 0],
+      ]),
+    ).toBe(1);
+
+    expect(await redis().exists('stock:p_a')).toBe(0);
+    expect(await redis().get('stock:p_b')).toBe('10');
+    expect(await redis().exists('reservation:o1', 'held:p_b', 'holds:p_b')).toBe(0);
   });
 
   test('a missing mirror is left missing (PostgreSQL reloads it when next needed); the hold is still dropped', async () => {

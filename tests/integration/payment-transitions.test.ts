@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { reserve } from '../../lib/inventory/reservations';
 import { keys } from '../../lib/keys';
+import type { Cause } from '../../lib/orders/history';
 import { settleFailed, settlePaid } from '../../lib/orders/payment-state';
+import { availableOf } from '../helpers/builders';
 import { db, redis, testDeps } from '../helpers/harness';
 import { postRefund, stripeRefunds } from '../helpers/orders';
 import { paymentIntent } from '../helpers/stripe-fixtures';
@@ -116,10 +118,13 @@ async function given(row: Row): Promise<Given> {
               o.payment_intent_id, o.failure_code, o.decline_code, o.failure_product_id, o.last_event_created
          FROM w, json_to_record(w.j->'order') AS o(id uuid, idempotency_key text, status text, amount_cents int, payment_intent_id text,
                                                    failure_code text, decline_code text, failure_product_id text, last_event_created bigint)
+       RETURNING id
      ), items AS (
-       INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents, refunded_quantity)
-       SELECT (w.j->'order'->>'id')::uuid, i.product_id, i.quantity, i.unit_price_cents, i.refunded_quantity
-         FROM w, json_to_recordset(w.j->'items') AS i(product_id text, quantity int, unit_price_cents int, refunded_quantity int)
+       -- From the inserted order (not the JSON): the lines are inserted after it, as create-order does.
+       -- The refunded units' stock went back with their refunds (succeeded): restocked as refunded.
+       INSERT INTO order_items (order_id, product_id, quantity, unit_price_cents, refunded_quantity, restocked_quantity)
+       SELECT ord.id, i.product_id, i.quantity, i.unit_price_cents, i.refunded_quantity, i.refunded_quantity
+         FROM w, orders ord, json_to_recordset(w.j->'items') AS i(product_id text, quantity int, unit_price_cents int, refunded_quantity int)
      ), refunds AS (
        INSERT INTO refunds (id, order_id, amount_cents, reason, status, stripe_refund_id)
        SELECT r.id, (w.j->'order'->>'id')::uuid, r.amount_cents, r.reason, 'succeeded', r.stripe_refund_id
@@ -160,12 +165,28 @@ const effective = (row: Row): Outcome => ({ ...row.expected, ...row.codeToday?.o
 const eventCreated = (row: Row): number | null => ('when' in row.event ? CREATED[row.event.when] : null);
 const stripeSays = (row: Row) => ('stripeSays' in row.event ? row.event.stripeSays : undefined);
 
+/**
+ * The history rows (and events for other systems) a payment transition writes with it: entering
+ * paid, entering failed, failing out of stock after payment. A transition that keeps the status
+ * (a success applied again, a newer decline of a failed order) writes none.
+ */
+function paymentHistory(row: Row, o: Outcome): { types: string[]; topics: string[] } {
+  const before = BEFORE[row.before].status;
+  if (!o.applies) return { types: [], topics: [] };
+  if (o.failureCode === OUT_OF_STOCK)
+    return { types: ['out_of_stock_after_payment'], topics: ['order.payment_failed'] };
+  if (o.status === 'paid' && before !== 'paid') return { types: ['paid'], topics: ['order.paid'] };
+  if (o.status === 'failed' && before !== 'failed')
+    return { types: ['payment_failed'], topics: ['order.payment_failed'] };
+  return { types: [], topics: [] };
+}
+
 /** The world after: orders row, inventory, refunds, Redis and the Stripe calls. */
 async function assess(
   row: Row,
   g: Given,
   o: Outcome,
-  place: { redis: 'settled' | 'untouched'; stripe: 'as expected' | 'never'; declineCode?: string },
+  place: { redis: 'settled' | 'untouched'; stripe: 'as expected' | 'never'; declineCode?: string; cause: Cause },
 ) {
   const b: BeforeState = BEFORE[row.before];
   const { rows } = await db().query<{
@@ -184,13 +205,21 @@ async function assess(
       status: string;
       stripe_refund_id: string | null;
     }[];
+    history: { type: string; source: string; stripe_event_id: string | null; data: Record<string, unknown> }[];
+    topics: string[];
   }>(
     `SELECT o.status, o.failure_code, o.decline_code, o.failure_product_id, o.payment_intent_id, o.last_event_created, extract(epoch FROM now())::float8 AS now,
             (SELECT json_agg(json_build_object('product_id', i.product_id, 'quantity', i.quantity) ORDER BY i.product_id)
                FROM inventory i WHERE i.product_id = ANY($2::text[])) AS inventory,
             (SELECT coalesce(json_agg(json_build_object('id', r.id, 'amount_cents', r.amount_cents, 'reason', r.reason, 'status', r.status,
                                                         'stripe_refund_id', r.stripe_refund_id)), '[]')
-               FROM refunds r WHERE r.order_id = o.id AND NOT (r.id = ANY($3::uuid[]))) AS new_refunds
+               FROM refunds r WHERE r.order_id = o.id AND NOT (r.id = ANY($3::uuid[]))) AS new_refunds,
+            (SELECT coalesce(json_agg(json_build_object('type', e.type, 'source', e.source, 'stripe_event_id', e.stripe_event_id,
+                                                        'data', e.data) ORDER BY e.id), '[]')
+               FROM order_events e
+              WHERE e.order_id = o.id AND e.type IN ('paid', 'payment_failed', 'out_of_stock_after_payment')) AS history,
+            (SELECT coalesce(json_agg(x.topic ORDER BY x.created_at), '[]') FROM outbox x
+              WHERE x.order_id = o.id AND x.topic IN ('order.paid', 'order.payment_failed')) AS topics
        FROM orders o WHERE o.id = $1`,
     [g.orderId, Object.values(PRODUCT), g.priorRefundIds],
   );
@@ -221,8 +250,9 @@ async function assess(
   >;
   expect(order?.inventory).toEqual(PRODUCTS.map((p) => ({ product_id: PRODUCT[p], quantity: after[p] })));
 
-  // Redis: a settled order holds nothing (held:{p} deleted at 0) and the mirror moved with the stock;
-  // untouched: the hold as it was, the mirror as it was.
+  // Redis: a settled order holds nothing (held:{p} deleted at 0) and the mirror moved with the stock
+  // (stock taken: taken from the mirror; stock given back: the mirror dropped, so the next order
+  // reloads it from PostgreSQL and counts the units once); untouched: the hold and the mirror as they were.
   const holdKeys = [
     keys.reservation(g.orderId),
     ...PRODUCTS.flatMap((p) => [keys.held(PRODUCT[p]), keys.holds(PRODUCT[p])]),
@@ -236,7 +266,9 @@ async function assess(
   const [held, hold, mirror] = (results ?? []).map(([error, value]) => (error ? error : value));
   if (place.redis === 'settled') {
     expect(held).toBe(0);
-    expect(mirror).toEqual(PRODUCTS.map((p) => String(after[p])));
+    expect(mirror).toEqual(PRODUCTS.map((p) => (o.stockDelta[p] > 0 ? null : String(after[p]))));
+    // What a buyer can hold now is exactly the stock PostgreSQL has.
+    for (const p of PRODUCTS) expect(await availableOf(PRODUCT[p])).toBe(after[p]);
   } else {
     expect(hold).toEqual(g.hold);
     expect(mirror).toEqual(PRODUCTS.map((p) => String(g.inventory[p])));
@@ -279,6 +311,21 @@ async function assess(
   expect(mockPaymentIntentsCreate).not.toHaveBeenCalled();
   expect(mockPaymentIntentsSearch).not.toHaveBeenCalled();
   expect(mockRefundsList).not.toHaveBeenCalled();
+
+  // History and outbox: written with the transition, by its cause; a paid order's failure says so.
+  const written = paymentHistory(row, o);
+  expect({ types: order?.history.map((h) => h.type), topics: order?.topics }).toEqual(written);
+  for (const h of order?.history ?? []) {
+    expect({ source: h.source, stripeEventId: h.stripe_event_id }).toEqual({
+      source: place.cause.source,
+      stripeEventId: place.cause.stripeEventId ?? null,
+    });
+  }
+  const failure = order?.history.find((h) => h.type === 'payment_failed');
+  if (failure) {
+    expect(failure.data).toMatchObject({ previousStatus: b.status, failureCode: 'payment_declined' });
+    expect(failure.data.stockGivenBack).toEqual(b.status === 'paid' ? g.unrefunded : undefined);
+  }
 }
 
 const cases = (rows: Row[]) => rows.map((row) => ({ name: rowName(row), row }));
@@ -295,6 +342,11 @@ const declineFields = (g: Given) => ({
   paymentIntentId: g.paymentIntentId,
 });
 
+/** The causes each place records (any source works the same; each place uses a different one). */
+const WEBHOOK: Cause = { source: 'webhook', stripeEventId: 'evt_spec_transition' };
+const API: Cause = { source: 'api' };
+const SCHEDULER: Cause = { source: 'scheduler' };
+
 beforeEach(() => stripeRefunds());
 
 describe('the order_paid SQL function, called directly (the caller, not the function, fails an order out of stock and moves Redis)', () => {
@@ -306,10 +358,12 @@ describe('the order_paid SQL function, called directly (the caller, not the func
     const outOfStock = o.applies && o.failureCode === OUT_OF_STOCK;
 
     // Act
-    const { rows } = await db().query('SELECT * FROM order_paid($1, $2, $3)', [
+    const { rows } = await db().query('SELECT * FROM order_paid($1, $2, $3, $4, $5)', [
       g.orderId,
       g.paymentIntentId,
       eventCreated(row),
+      WEBHOOK.source,
+      WEBHOOK.stripeEventId,
     ]);
 
     // Assess
@@ -321,7 +375,7 @@ describe('the order_paid SQL function, called directly (the caller, not the func
         lines: g.unrefunded.length > 0 ? g.unrefunded : null,
       },
     ]);
-    await assess(row, g, entersPaid ? o : ignored(row.before), { redis: 'untouched', stripe: 'never' });
+    await assess(row, g, entersPaid ? o : ignored(row.before), { redis: 'untouched', stripe: 'never', cause: WEBHOOK });
   });
 });
 
@@ -330,7 +384,7 @@ describe("settlePaid with an event: order_paid, then the out-of-stock failure an
     const g = await given(row);
     const o = effective(row);
 
-    const outcome = await settlePaid(testDeps(), g.orderId, g.paymentIntentId, {
+    const outcome = await settlePaid(testDeps(), g.orderId, g.paymentIntentId, WEBHOOK, {
       created: eventCreated(row) as number,
     });
 
@@ -341,7 +395,7 @@ describe("settlePaid with an event: order_paid, then the out-of-stock failure an
           ? { kind: 'paid' }
           : { kind: 'out_of_stock', productId: PRODUCT[o.failureProduct as ProductKey] },
     );
-    await assess(row, g, o, { redis: 'settled', stripe: 'as expected' });
+    await assess(row, g, o, { redis: 'settled', stripe: 'as expected', cause: WEBHOOK });
   });
 });
 
@@ -350,7 +404,7 @@ describe("settlePaid with the known lines and no event: the one-statement confir
     const g = await given(row);
     const o = effective(row);
 
-    const outcome = await settlePaid(testDeps(), g.orderId, g.paymentIntentId, undefined, g.lines);
+    const outcome = await settlePaid(testDeps(), g.orderId, g.paymentIntentId, API, undefined, g.lines);
 
     expect(outcome).toEqual(
       !o.applies
@@ -359,7 +413,7 @@ describe("settlePaid with the known lines and no event: the one-statement confir
           ? { kind: 'paid' }
           : { kind: 'out_of_stock', productId: PRODUCT[o.failureProduct as ProductKey] },
     );
-    await assess(row, g, o, { redis: 'settled', stripe: 'as expected' });
+    await assess(row, g, o, { redis: 'settled', stripe: 'as expected', cause: API });
   });
 });
 
@@ -377,12 +431,13 @@ describe("settleFailed with Stripe's word that the PaymentIntent did not succeed
       testDeps(),
       g.orderId,
       declineFields(g),
+      SCHEDULER,
       created === null ? undefined : { created },
       true,
     );
 
     expect(outcome).toEqual({ kind: o.applies ? 'failed' : 'unchanged' });
-    await assess(row, g, o, { redis: 'settled', stripe: 'never', declineCode: SYNC_DECLINE });
+    await assess(row, g, o, { redis: 'settled', stripe: 'never', declineCode: SYNC_DECLINE, cause: SCHEDULER });
   });
 });
 
@@ -398,6 +453,7 @@ describe("settleFailed without Stripe's word: a paid order stays paid and the an
       testDeps(),
       g.orderId,
       declineFields(g),
+      WEBHOOK,
       created === null ? undefined : { created },
     );
 
@@ -406,6 +462,7 @@ describe("settleFailed without Stripe's word: a paid order stays paid and the an
       redis: 'settled',
       stripe: 'never',
       declineCode: SYNC_DECLINE,
+      cause: WEBHOOK,
     });
   });
 });
@@ -432,11 +489,18 @@ describe('POST /webhooks/stripe (asks Stripe before a paid order leaves paid)', 
     const type = row.event.kind === 'succeeded' ? 'payment_intent.succeeded' : 'payment_intent.payment_failed';
     const order = { id: g.orderId, paymentIntentId: g.paymentIntentId, amountCents: g.amountCents, currency: 'usd' };
 
-    const response = await deliver(paymentEvent(type, order, { created: eventCreated(row) as number }).payload);
+    const { event, payload } = paymentEvent(type, order, { created: eventCreated(row) as number });
+
+    const response = await deliver(payload);
 
     expect(response.statusCode).toBe(200);
     expect(response.body).toEqual({ received: true });
-    await assess(row, g, o, { redis: 'settled', stripe: 'as expected', declineCode: WEBHOOK_DECLINE });
+    await assess(row, g, o, {
+      redis: 'settled',
+      stripe: 'as expected',
+      declineCode: WEBHOOK_DECLINE,
+      cause: { source: 'webhook', stripeEventId: event.id },
+    });
   });
 });
 
@@ -458,6 +522,10 @@ describe('POST /orders/{orderId}/refunds', () => {
     if (o.answer === 409) expect(response.body.error.code).toBe('order_not_refundable');
     if (o.answer === 422) expect(response.body.error.code).toBe('refund_quantity_exceeded');
     // A refused refund leaves Redis as it was (a pending order keeps its hold).
-    await assess(row, g, o, { redis: o.answer === 201 ? 'settled' : 'untouched', stripe: 'as expected' });
+    await assess(row, g, o, {
+      redis: o.answer === 201 ? 'settled' : 'untouched',
+      stripe: 'as expected',
+      cause: { source: 'api' },
+    });
   });
 });

@@ -536,6 +536,116 @@ describe('POST /orders/{orderId}/refunds', () => {
     });
   });
 
+  describe("the refund's history (order_events) and events for other systems (outbox), with the change", () => {
+    async function historyOf(orderId: string) {
+      const { rows } = await db().query<{ type: string; source: string; data: Record<string, unknown> }>(
+        `SELECT type, source, data FROM order_events WHERE order_id = $1 AND type LIKE 'refund%' ORDER BY id`,
+        [orderId],
+      );
+      return rows;
+    }
+    async function outboxOf(orderId: string) {
+      const { rows } = await db().query<{ topic: string; payload: Record<string, unknown> }>(
+        `SELECT topic, payload FROM outbox WHERE order_id = $1 AND topic IN ('order.refunded', 'refund.failed')
+          ORDER BY created_at, id`,
+        [orderId],
+      );
+      return rows;
+    }
+    async function sourcesOf(orderId: string) {
+      const { rows } = await db().query<{ source: string }>(
+        'SELECT source FROM refunds WHERE order_id = $1 ORDER BY created_at',
+        [orderId],
+      );
+      return rows.map((r) => r.source);
+    }
+
+    test('a partial then the last refund: refund_requested and refund_succeeded by the operator each time, order.refunded once with the money', async () => {
+      const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+      const order = await givenPaidOrder([{ productId: mug.id, quantity: 3 }]);
+      stripeRefunds();
+
+      const first = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }], reason: 'duplicate' });
+      const last = await postRefund(order.id);
+
+      expect(await sourcesOf(order.id)).toEqual(['operator', 'operator']);
+      expect(await historyOf(order.id)).toEqual([
+        {
+          type: 'refund_requested',
+          source: 'operator',
+          data: {
+            refundId: first.body.refund.id,
+            amountCents: 1000,
+            reason: 'duplicate',
+            source: 'operator',
+            items: [{ productId: mug.id, quantity: 1, amountCents: 1000 }],
+          },
+        },
+        {
+          type: 'refund_succeeded',
+          source: 'operator',
+          data: {
+            refundId: first.body.refund.id,
+            stripeRefundId: first.body.refund.stripeRefundId,
+            amountCents: 1000,
+            currency: 'usd',
+            restocked: [{ productId: mug.id, quantity: 1 }],
+          },
+        },
+        expect.objectContaining({ type: 'refund_requested', data: expect.objectContaining({ amountCents: 2000 }) }),
+        {
+          type: 'refund_succeeded',
+          source: 'operator',
+          data: {
+            refundId: last.body.refund.id,
+            stripeRefundId: last.body.refund.stripeRefundId,
+            amountCents: 2000,
+            currency: 'usd',
+            restocked: [{ productId: mug.id, quantity: 2 }],
+            orderStatus: 'refunded',
+          },
+        },
+      ]);
+      expect(await outboxOf(order.id)).toEqual([
+        { topic: 'order.refunded', payload: { refundedCents: 3000, amountCents: 3000, currency: 'usd' } },
+      ]);
+    });
+
+    test('a refund Stripe refuses for good: refund_failed and refund.failed with the reason, no order.refunded', async () => {
+      const mug = await givenProduct({ priceCents: 1000, stock: 10 });
+      const order = await givenPaidOrder([{ productId: mug.id, quantity: 2 }]);
+      mockRefundsCreate.mockRejectedValueOnce(invalidRequestError('charge_disputed', 'Charge ch_1 has been disputed.'));
+
+      const refused = await postRefund(order.id, { items: [{ productId: mug.id, quantity: 1 }] });
+
+      expect(refused.statusCode).toBe(409);
+      const refundId = refused.body.error.refundId;
+      expect((await historyOf(order.id)).map((h) => [h.type, h.source])).toEqual([
+        ['refund_requested', 'operator'],
+        ['refund_failed', 'operator'],
+      ]);
+      expect((await historyOf(order.id))[1]?.data).toMatchObject({
+        refundId,
+        status: 'failed',
+        previousStatus: 'pending',
+        failureReason: 'charge_disputed',
+      });
+      expect(await outboxOf(order.id)).toEqual([
+        {
+          topic: 'refund.failed',
+          payload: {
+            refundId,
+            stripeRefundId: null,
+            amountCents: 1000,
+            currency: 'usd',
+            failureReason: 'charge_disputed',
+            refundedCents: 0,
+          },
+        },
+      ]);
+    });
+  });
+
   test('Idempotency-Keys of orders and refunds never meet: an order placed under "refund:<orderId>:k" or "<orderId>:k" does not answer the refund with key k', async () => {
     // Prepare: the keys the refund route once used for key k, taken first by public POST /orders.
     const mug = await givenProduct({ priceCents: 1000, stock: 10 });

@@ -21,6 +21,7 @@ const SETTINGS: Record<string, string> = {
   STRIPE_TIMEOUT_MS: '7000',
   PENDING_ORDER_TIMEOUT_SECONDS: '600',
   EVENT_BUS_NAME: 'shop-events',
+  EVENTS_LOG_ONLY: 'true',
 };
 
 interface Template {
@@ -48,8 +49,14 @@ test('serverless package gives every function every configuration setting from t
     ) as Template;
     const functions = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
     expect(functions.map(([name]) => name).sort()).toEqual([
+      'AdjustStockLambdaFunction',
+      'CancelOrderLambdaFunction',
       'CreateOrderLambdaFunction',
+      'ExpireOrdersLambdaFunction',
       'GetOrderLambdaFunction',
+      'GetStockLambdaFunction',
+      'ListOrdersLambdaFunction',
+      'PublishEventsLambdaFunction',
       'RefundLambdaFunction',
       'StripeWebhookLambdaFunction',
     ]);
@@ -59,6 +66,20 @@ test('serverless package gives every function every configuration setting from t
         env: expect.objectContaining(SETTINGS),
       });
     }
+    // The alarms (infra/alarms.yml), each notifying the alarm topic; their metric references resolve.
+    const alarms = Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::CloudWatch::Alarm');
+    expect(alarms.map(([name]) => name).sort()).toEqual([
+      'Api5xxRateAlarm',
+      'LambdaErrorsAlarm',
+      'LambdaThrottlesAlarm',
+      'RefundsFailedAlarm',
+      'ScheduledFunctionsFailingAlarm',
+    ]);
+    for (const [, alarm] of alarms) {
+      expect((alarm.Properties as { AlarmActions?: unknown }).AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
+    }
+    const refs = [...JSON.stringify(template.Resources).matchAll(/"Ref":"([A-Za-z0-9]+)"/g)].map((m) => m[1] as string);
+    expect(refs.filter((ref) => !ref.startsWith('AWS::') && !(ref in template.Resources))).toEqual([]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

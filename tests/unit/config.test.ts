@@ -26,6 +26,7 @@ describe('readConfig', () => {
       stripeTimeoutMs: 10_000,
       pendingOrderTimeoutSeconds: 900,
       eventBusName: 'default',
+      eventsLogOnly: false,
     });
   });
 
@@ -54,6 +55,7 @@ describe('readConfig', () => {
       STRIPE_TIMEOUT_MS: '2500',
       PENDING_ORDER_TIMEOUT_SECONDS: '120',
       EVENT_BUS_NAME: 'shop-events',
+      EVENTS_LOG_ONLY: 'true',
     });
 
     expect(config).toEqual({
@@ -68,6 +70,7 @@ describe('readConfig', () => {
       stripeTimeoutMs: 2500,
       pendingOrderTimeoutSeconds: 120,
       eventBusName: 'shop-events',
+      eventsLogOnly: true,
     });
     expect(config.stripeApiBase).toMatchObject({ protocol: 'http:', hostname: '127.0.0.1', port: '12111' });
   });
@@ -92,6 +95,12 @@ describe('readConfig', () => {
   test.each(['yes', 'no', 'TRUE', '1', '0', 'False'])('DB_PREPARED_STATEMENTS must be true or false, not %s', (raw) => {
     expect(problemWith({ DB_PREPARED_STATEMENTS: raw })).toBe(
       `invalid configuration: DB_PREPARED_STATEMENTS must be true or false (got "${raw}")`,
+    );
+  });
+
+  test.each(['yes', 'TRUE', '1', 'local'])('EVENTS_LOG_ONLY must be true or false, not %s', (raw) => {
+    expect(problemWith({ EVENTS_LOG_ONLY: raw })).toBe(
+      `invalid configuration: EVENTS_LOG_ONLY must be true or false (got "${raw}")`,
     );
   });
 

@@ -1,48 +1,53 @@
-import { errorFields, jsonLogger } from '../../lib/log';
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { errorFields, type Logger } from '../../lib/log';
+import { loggerOver } from '../../lib/observability';
 
 /**
  * Written for mutation testing (MUTATION.md): the log lines CloudWatch Logs Insights queries. Each
  * is one JSON object on its own line of stdout, with level, time, message and fields at the top
  * level, so `filter level = "error"` and `stats count() by errorCode` work.
  */
-describe('jsonLogger', () => {
-  test('writes one JSON object per line: level, ISO time, message, the base fields, then the fields', () => {
-    const lines: string[] = [];
-    const log = jsonLogger({ service: 'orders' }, (line) => lines.push(line));
+describe('loggerOver (our Logger port over Powertools Logger)', () => {
+  /** What a Powertools Logger at INFO writes through the port, one parsed object per line. */
+  function captured(write: (log: Logger) => void): Record<string, unknown>[] {
+    const out: string[] = [];
+    // Powertools writes INFO to stdout and ERROR to stderr (Lambda sends both to CloudWatch Logs).
+    const spies = [process.stdout, process.stderr].map((stream) =>
+      jest.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        out.push(String(chunk));
+        return true;
+      }),
+    );
+    try {
+      write(loggerOver(new PowertoolsLogger({ serviceName: 'orders', logLevel: 'INFO' })));
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+    return out
+      .join('')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
+  }
 
-    log.info('request', { statusCode: 201 });
-    log.error('unhandled error', { requestId: 'req-1' });
+  test('one JSON object per line: level, ISO timestamp, message, the service, then the fields at the top level', () => {
+    const lines = captured((log) => {
+      log.info('request', { statusCode: 201 });
+      log.error('unhandled error', { requestId: 'req-1' });
+    });
 
-    expect(lines.map((line) => JSON.parse(line))).toEqual([
-      { level: 'info', time: expect.any(String), message: 'request', service: 'orders', statusCode: 201 },
-      { level: 'error', time: expect.any(String), message: 'unhandled error', service: 'orders', requestId: 'req-1' },
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 'INFO', message: 'request', service: 'orders', statusCode: 201 }),
+      expect.objectContaining({ level: 'ERROR', message: 'unhandled error', service: 'orders', requestId: 'req-1' }),
     ]);
-    const time = JSON.parse(lines[0] as string).time as string;
+    const time = lines[0]?.timestamp as string;
     expect(new Date(time).toISOString()).toBe(time);
   });
 
   test("a child logger adds its fields to every line, on top of its parent's", () => {
-    const lines: string[] = [];
-    const log = jsonLogger({ service: 'orders' }, (line) => lines.push(line)).child({ orderId: 'order-1' });
+    const [line] = captured((log) => log.child({ orderId: 'order-1' }).info('paid'));
 
-    log.info('paid');
-
-    expect(JSON.parse(lines[0] as string)).toMatchObject({ service: 'orders', orderId: 'order-1', message: 'paid' });
-  });
-
-  test('by default each line goes to stdout, ending with a newline', () => {
-    const write = jest.spyOn(process.stdout, 'write').mockImplementation(() => true);
-    try {
-      jsonLogger().info('request', { statusCode: 200 });
-
-      expect(write).toHaveBeenCalledTimes(1);
-      const written = String(write.mock.calls[0]?.[0]);
-      expect(written.endsWith('\n')).toBe(true);
-      expect(written.slice(0, -1)).not.toContain('\n');
-      expect(JSON.parse(written)).toMatchObject({ level: 'info', message: 'request', statusCode: 200 });
-    } finally {
-      write.mockRestore();
-    }
+    expect(line).toMatchObject({ service: 'orders', orderId: 'order-1', message: 'paid' });
   });
 });
 

@@ -30,6 +30,7 @@ const line = (productId: string, quantity: number, unitPriceCents: number, refun
   quantity,
   unitPriceCents,
   refundedQuantity,
+  restockedQuantity: refundedQuantity,
 });
 
 /** The error `run` throws (fails the test when it throws none). */

@@ -1,0 +1,28 @@
+import middy from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { type CoreDeps, coreDeps } from '../lib/deps';
+import { bodyLimit, httpErrors, json, requestLog } from '../lib/http';
+import { adjustmentRequestSchema, adjustStock } from '../lib/inventory/stock-adjustments';
+import { observed } from '../lib/observability';
+import { idempotencyKeyFrom, parseOrThrow } from '../lib/validation';
+
+/** POST /products/{productId}/stock/adjustments (operator route: IAM-authorized in serverless.yml). */
+export function adjustStockHandler(deps: () => Pick<CoreDeps, 'db' | 'redis' | 'config' | 'log'>) {
+  return middy<APIGatewayProxyEventV2, unknown, Error, Context>()
+    .use(observed())
+    .use(requestLog(() => deps().log))
+    .use(httpHeaderNormalizer())
+    .use(bodyLimit())
+    .use(httpJsonBodyParser({ disableContentTypeCheck: true } as Parameters<typeof httpJsonBodyParser>[0]))
+    .use(httpErrors(() => deps().log))
+    .handler(async (event) => {
+      const key = idempotencyKeyFrom(event.headers, false);
+      const request = parseOrThrow(adjustmentRequestSchema, event.body);
+      const result = await adjustStock(deps(), event.pathParameters?.productId ?? '', request, key);
+      return json(result.statusCode, result.body, result.replayed ? { 'Idempotent-Replayed': 'true' } : {});
+    });
+}
+
+export const handler = adjustStockHandler(coreDeps);

@@ -4,8 +4,6 @@ import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { defaultDeps } from '../lib/default-deps';
 import type { Deps } from '../lib/deps';
-import { defaultPublishDeps } from '../lib/events/default-publisher';
-import { withPublishSoon } from '../lib/events/publisher';
 import { type Answered, bodyLimit, httpErrors, json, outcomeMetrics, requestLog } from '../lib/http';
 import type { MetricName } from '../lib/observability';
 import { observed } from '../lib/observability';
@@ -44,5 +42,7 @@ function placed({ statusCode, code }: Answered): readonly MetricName[] {
   return [];
 }
 
-// Events this request wrote go out right after it (best effort; the scheduled publishEvents is the guarantee).
-export const handler = withPublishSoon(createOrderHandler(defaultDeps), defaultPublishDeps);
+// No publishing here: it would add a round trip (and an EventBridge call) to every order's answer.
+// The order.paid row goes out with the next webhook's request (Stripe's payment_intent.succeeded for
+// this very order follows within seconds) or the scheduled publishEvents, whichever comes first.
+export const handler = createOrderHandler(defaultDeps);

@@ -73,7 +73,7 @@ export async function recordSends(db: Db, o: { published: string[]; failed: Send
         WHERE id = ANY($1::uuid[]) AND published_at IS NULL
      )
      UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.error,
-            next_attempt_at = $4::timestamptz + make_interval(secs => least($5::float8 * 2 ^ o.attempts, $6::float8))
+            next_attempt_at = $4::timestamptz + make_interval(secs => least($5::float8 * 2 ^ least(o.attempts, 20), $6::float8))
        FROM unnest($2::uuid[], $3::text[]) AS f (id, error)
       WHERE o.id = f.id AND o.published_at IS NULL`,
     [

@@ -3,6 +3,7 @@ import type Stripe from 'stripe';
 import { z } from 'zod';
 import type { Deps } from '../deps';
 import { InvalidRequestError } from '../errors';
+import { cents, storedText, unixSeconds } from '../schemas';
 import { type DisputeFields, findDispute, type StoredDispute, saveDispute } from './dispute-store';
 import { type Cause, type OrderEvent, recordEvent } from './history';
 import { findOrderByPaymentIntent, lockOrderRow } from './order-store';
@@ -28,11 +29,11 @@ const disputeEventSchema = z.looseObject({
       // du_ today, dp_ for older disputes.
       id: z.string().regex(/^d[pu]_[A-Za-z0-9_]{1,250}$/, 'a Dispute id (du_... or dp_...)'),
       object: z.literal('dispute'),
-      amount: z.number().int().min(0),
+      amount: cents,
       currency: z.string().regex(/^[a-z]{3}$/, 'a lower-case ISO currency'),
-      reason: z.string().min(1),
-      status: z.string().min(1),
-      evidence_details: z.looseObject({ due_by: z.number().int().min(0).nullable() }),
+      reason: storedText.min(1),
+      status: storedText.min(1),
+      evidence_details: z.looseObject({ due_by: unixSeconds.or(z.literal(0)).nullable() }),
       payment_intent: z
         .string()
         .regex(/^pi_[A-Za-z0-9_]{1,250}$/, 'a PaymentIntent id (pi_...)')

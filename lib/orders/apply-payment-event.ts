@@ -5,9 +5,10 @@ import { InvalidRequestError } from '../errors';
 import { idempotent } from '../idempotency/idempotent';
 import { RedisIdempotencyStore } from '../idempotency/redis-store';
 import { keys } from '../keys';
-import { UUID } from '../schemas';
+import { cents, storedText, UUID, unixSeconds } from '../schemas';
 import { applyCanceledEvent } from './apply-canceled-event';
 import { applyDisputeEvent, DISPUTE_EVENTS, disputeOf } from './apply-dispute-event';
+import { refundPaymentOfCanceledOrder } from './canceled-payment';
 import type { Cause } from './history';
 import { findOrder, findOrderByPaymentIntent, type Order } from './order-store';
 import { completeOutOfStockRefund } from './out-of-stock';
@@ -69,8 +70,10 @@ const paymentIntentEventSchema = z.looseObject({
       id: z.string().regex(/^pi_[A-Za-z0-9_]{1,250}$/, 'a PaymentIntent id (pi_...)'),
       object: z.literal('payment_intent'),
       metadata: z.record(z.string(), z.unknown()).nullish(),
-      last_payment_error: z.looseObject({ code: z.string().nullish(), decline_code: z.string().nullish() }).nullish(),
-      cancellation_reason: z.string().nullish(),
+      last_payment_error: z
+        .looseObject({ code: storedText.nullish(), decline_code: storedText.nullish(), message: storedText.nullish() })
+        .nullish(),
+      cancellation_reason: storedText.nullish(),
     }),
   }),
 });
@@ -105,6 +108,15 @@ async function apply(
       return { orderId: order.id, result: 'refund_completed' };
     }
     const outcome = await settlePaid(deps, order.id, intent.id, cause, at);
+    if (outcome.kind === 'unchanged' && order.status === 'canceled') {
+      // Paid after it was canceled (its PaymentIntent was not found to cancel): give the money back.
+      const refunded = await refundPaymentOfCanceledOrder(deps, {
+        orderId: order.id,
+        paymentIntentId: intent.id,
+        cause,
+      });
+      if (refunded) return { orderId: order.id, result: 'canceled_payment_refunded' };
+    }
     return { orderId: order.id, result: outcome.kind };
   }
   const error = intent.last_payment_error;

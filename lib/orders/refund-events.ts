@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Deps } from '../deps';
 import { InvalidRequestError } from '../errors';
 import { settleHold } from '../inventory/reservations';
-import { UUID } from '../schemas';
+import { cents, storedText, UUID, unixSeconds } from '../schemas';
 import type { Cause } from './history';
 import { findOrderByPaymentIntent, lockOrderRow } from './order-store';
 import { recordRefund } from './refund-order';
@@ -36,9 +36,9 @@ const refundSchema = z.looseObject({
   // re_ for cards; pyr_ for some other payment methods' refunds.
   id: z.string().regex(/^(re|pyr)_[A-Za-z0-9_]{1,250}$/, 'a Refund id (re_...)'),
   object: z.literal('refund'),
-  amount: z.number().int().positive(),
-  status: z.string().nullish(),
-  failure_reason: z.string().nullish(),
+  amount: cents.refine((n) => n > 0, 'a positive amount'),
+  status: storedText.nullish(),
+  failure_reason: storedText.nullish(),
   payment_intent: expandable,
   metadata: z.record(z.string(), z.unknown()).nullish(),
 });
@@ -48,7 +48,7 @@ const chargeSchema = z.looseObject({
   object: z.literal('charge'),
   payment_intent: expandable,
   // Not read (the refunds themselves are), only checked when present.
-  amount_refunded: z.number().int().nonnegative().optional(),
+  amount_refunded: cents.optional(),
   refunds: z.looseObject({ data: z.array(refundSchema) }).nullish(),
 });
 
@@ -113,6 +113,7 @@ async function applyRefund(
         ? refund.metadata.refund_id.toLowerCase()
         : null,
     paymentIntentId: idOf(refund.payment_intent),
+    amountCents: refund.amount,
   };
   // Which order (unlocked: only to know which order to lock; decided again after the lock).
   const ours = await matchRefund(deps.db, stripe);

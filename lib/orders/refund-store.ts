@@ -163,22 +163,29 @@ export async function refundRow(db: Db, refundId: string): Promise<RefundRow | n
 
 /**
  * Our refund that Stripe's refund `stripeRefundId` is: the row holding that id, else the row its
- * metadata.refund_id (`refundId`, a UUID) names if that row has no Stripe refund yet. `orderId`:
- * only that order's; `paymentIntentId`: only a refund of the order holding that PaymentIntent.
+ * metadata.refund_id (`refundId`, a UUID) names if that row has no Stripe refund yet, belongs to the
+ * order holding the refund's PaymentIntent and is for the same amount (metadata is only a claim: a
+ * refund of another PaymentIntent, or of another amount, is not ours). `orderId`: only that order's.
  */
 export async function matchRefund(
   db: Db,
-  stripe: { stripeRefundId: string; refundId: string | null; paymentIntentId: string | null; orderId?: string },
+  stripe: {
+    stripeRefundId: string;
+    refundId: string | null;
+    paymentIntentId: string | null;
+    amountCents: number;
+    orderId?: string;
+  },
 ): Promise<RefundRow | null> {
   const { rows } = await db.query<RefundRowColumns>(
     `SELECT ${ROW_COLUMNS}
        FROM refunds r JOIN orders o ON o.id = r.order_id
       WHERE (r.stripe_refund_id = $1
-             OR (r.id = $2::uuid AND r.stripe_refund_id IS NULL AND ($3::text IS NULL OR o.payment_intent_id = $3)))
+             OR (r.id = $2::uuid AND r.stripe_refund_id IS NULL AND o.payment_intent_id = $3 AND r.amount_cents = $5))
         AND ($4::uuid IS NULL OR r.order_id = $4)
       ORDER BY r.stripe_refund_id IS NOT NULL DESC
       LIMIT 1`,
-    [stripe.stripeRefundId, stripe.refundId, stripe.paymentIntentId, stripe.orderId ?? null],
+    [stripe.stripeRefundId, stripe.refundId, stripe.paymentIntentId, stripe.orderId ?? null, stripe.amountCents],
   );
   return toRow(rows[0]);
 }
@@ -247,6 +254,24 @@ export async function restockSucceeded(tx: Db, orderId: string): Promise<LineQua
        FROM owed w
       WHERE oi.order_id = $1 AND oi.product_id = w.product_id AND w.succeeded > w.before
      RETURNING oi.product_id, w.succeeded - w.before AS quantity`,
+    [orderId],
+  );
+  return rows
+    .map((r) => ({ productId: r.product_id, quantity: r.quantity }))
+    .sort((a, b) => a.productId.localeCompare(b.productId));
+}
+
+/**
+ * A paid order canceled: every unit whose stock has not come back comes back now (its money came
+ * back through refunds that named no items, e.g. a dashboard refund). Returns what was given back.
+ */
+export async function restockAll(tx: Db, orderId: string): Promise<LineQuantity[]> {
+  const { rows } = await tx.query<{ product_id: string; quantity: number }>(
+    `WITH before AS (SELECT product_id, restocked_quantity FROM order_items WHERE order_id = $1)
+     UPDATE order_items oi SET restocked_quantity = oi.quantity
+       FROM before b
+      WHERE oi.order_id = $1 AND oi.product_id = b.product_id AND b.restocked_quantity < oi.quantity
+     RETURNING oi.product_id, oi.quantity - b.restocked_quantity AS quantity`,
     [orderId],
   );
   return rows

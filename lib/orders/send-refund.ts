@@ -15,6 +15,7 @@ import {
   refundRow,
   refundTotals,
   reopenOrder,
+  restockAll,
   restockSucceeded,
   setRefundStatus,
   uncountRefund,
@@ -153,8 +154,10 @@ export async function recordRefundStatus(tx: Db, refundId: string, word: StripeW
 
   if (to === 'succeeded') {
     const restocked = await restockSucceeded(tx, row.orderId);
-    await giveBackStock(tx, restocked);
     const ended = await markOrderRefundedIfDone(tx, row.orderId);
+    // Canceled: every unit comes back, those whose money came back with no items named too.
+    if (ended?.status === 'canceled') restocked.push(...(await restockAll(tx, row.orderId)));
+    await giveBackStock(tx, merged(restocked));
     const totals = await refundTotals(tx, row.orderId);
     const money = { refundedCents: totals.refundedCents, amountCents: totals.amountCents, currency: totals.currency };
     await recordEvent(tx, {
@@ -165,7 +168,7 @@ export async function recordRefundStatus(tx: Db, refundId: string, word: StripeW
       ...(ended?.status === 'refunded' ? { publish: { topic: 'order.refunded', payload: money } } : {}),
     });
     if (ended?.status === 'canceled') await recordCanceled(tx, row.orderId, cause, ended.cancelReason, money);
-    return { status: to, failureReason, restocked };
+    return { status: to, failureReason, restocked: merged(restocked) };
   }
 
   if (row.status === 'pending' || row.status === 'succeeded') await uncountRefund(tx, refundId);
@@ -192,8 +195,19 @@ export async function recordRefundStatus(tx: Db, refundId: string, word: StripeW
     },
   });
   if (ended?.status === 'refunded') await publish(tx, row.orderId, 'order.refunded', money);
+  const restocked = ended?.status === 'canceled' ? await restockAll(tx, row.orderId) : [];
+  await giveBackStock(tx, restocked);
   if (ended?.status === 'canceled') await recordCanceled(tx, row.orderId, cause, ended.cancelReason, money);
-  return { status: to, failureReason, restocked: [] };
+  return { status: to, failureReason, restocked };
+}
+
+/** One entry per product, quantities added, in product order (the stock rows' lock order). */
+function merged(lines: readonly LineQuantity[]): LineQuantity[] {
+  const byProduct = new Map<string, number>();
+  for (const l of lines) byProduct.set(l.productId, (byProduct.get(l.productId) ?? 0) + l.quantity);
+  return [...byProduct]
+    .map(([productId, quantity]) => ({ productId, quantity }))
+    .sort((a, b) => a.productId.localeCompare(b.productId));
 }
 
 /** A paid order's cancel completed: its last refund returned the money. */

@@ -22,7 +22,8 @@ async function bundle(entry: string, outfile: string): Promise<void> {
     sourcemap: 'linked',
     platform: 'node',
     target: 'node20',
-    external: ['pg-native'],
+    // As serverless.yml: the AWS SDK v3 is part of the Lambda runtime, not the bundle.
+    external: ['pg-native', '@aws-sdk/*'],
     loader: { '.lua': 'text' },
     outfile,
     logLevel: 'error',

@@ -203,40 +203,39 @@ test('a partial then a full refund: rows, stock given back, order refunded, look
   expect(lookup.body.order.refunds.map((r: { amountCents: number }) => r.amountCents)).toEqual([1000, 2000]);
 });
 
-test('a refund the double refuses with 400 (the charge was refunded from the dashboard): 409 refund_rejected, recorded failed, no stock moved, later refunds not blocked', async () => {
+test('a partial refund made in the dashboard: the service hears of it, never asks Stripe for more than is left (422), and a full refund sends only the rest', async () => {
   const sku = await givenProduct(10, 1000);
   const placed = await order(sku, 2);
   const { id: orderId, paymentIntentId } = placed.body.order;
-  // The shop refunds the whole charge in the Stripe dashboard: straight to the double, not through us.
+  // The shop refunds 15.00 of the 20.00 in the Stripe dashboard: straight to the double, not through us.
   const dashboard = await fetch(`${stack.double.url}/v1/refunds`, {
     method: 'POST',
     headers: { Authorization: 'Bearer sk_test_dashboard', 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: `payment_intent=${paymentIntentId}`,
+    body: `payment_intent=${paymentIntentId}&amount=1500`,
   });
   expect(dashboard.status).toBe(200);
+  await eventually(async () => {
+    const { rows } = await stack.db.query('SELECT 1 FROM refunds WHERE order_id = $1', [orderId]);
+    return rows.length === 1;
+  }, 'the dashboard refund recorded from its webhook');
 
-  const refused = await http('POST', `/orders/${orderId}/refunds`, { items: [{ productId: sku, quantity: 1 }] });
-  const again = await http('POST', `/orders/${orderId}/refunds`, {});
+  const tooMuch = await http('POST', `/orders/${orderId}/refunds`, { items: [{ productId: sku, quantity: 1 }] });
+  const rest = await http('POST', `/orders/${orderId}/refunds`, {});
 
-  expect(refused.status).toBe(409);
-  expect(refused.body.error).toMatchObject({
-    code: 'refund_rejected',
-    providerCode: 'charge_already_refunded',
-    orderId,
-  });
-  expect(again.status).toBe(409);
-  expect(again.body.error.code).toBe('refund_rejected');
+  expect(tooMuch.status).toBe(422);
+  expect(tooMuch.body.error).toMatchObject({ code: 'refund_amount_exceeded', refundableCents: 500 });
+  expect(rest.status).toBe(201);
+  expect(rest.body).toMatchObject({ refund: { amountCents: 500 }, order: { status: 'refunded' } });
+  expect(stack.double.refundsFor(paymentIntentId).map((r) => r.amount)).toEqual([1500, 500]);
   const { rows } = await stack.db.query(
-    'SELECT status, failure_reason FROM refunds WHERE order_id = $1 ORDER BY created_at',
+    'SELECT amount_cents, status, source FROM refunds WHERE order_id = $1 ORDER BY created_at',
     [orderId],
   );
   expect(rows).toEqual([
-    { status: 'failed', failure_reason: 'charge_already_refunded' },
-    { status: 'failed', failure_reason: 'charge_already_refunded' },
+    { amount_cents: 1500, status: 'succeeded', source: 'stripe_dashboard' },
+    { amount_cents: 500, status: 'succeeded', source: 'operator' },
   ]);
-  expect(await inventory(sku)).toBe(8);
-  expect(await status(orderId)).toBe('paid');
-  expect(stack.double.refundsFor(paymentIntentId)).toHaveLength(1);
+  expect(await inventory(sku)).toBe(10);
 });
 
 test('a forged webhook gets 401 and changes nothing', async () => {

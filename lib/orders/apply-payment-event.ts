@@ -117,7 +117,11 @@ async function apply(
       });
       if (refunded) return { orderId: order.id, result: 'canceled_payment_refunded' };
     }
-    return { orderId: order.id, result: outcome.kind };
+    // 'already_paid': a success applied again to an order that was paid (counted once, not twice).
+    return {
+      orderId: order.id,
+      result: outcome.kind === 'paid' && order.status === 'paid' ? 'already_paid' : outcome.kind,
+    };
   }
   const error = intent.last_payment_error;
   const fields = {

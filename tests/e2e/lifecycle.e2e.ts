@@ -212,3 +212,42 @@ test('a dispute is shown on the order as Stripe moves it; the order stays paid',
     expect.arrayContaining(['dispute_opened', 'dispute_closed']),
   );
 });
+
+test('an operator lists orders (newest first, by customer, page by page) and adjusts stock, over HTTP', async () => {
+  const sku = await givenProduct(3, 700);
+  const customerId = `cus_list_${randomUUID().slice(0, 8)}`;
+  const placed: string[] = [];
+  for (let i = 0; i < 3; i += 1) {
+    const response = await http(
+      'POST',
+      '/orders',
+      { customerId, paymentMethodId: 'pm_card_visa', items: [{ productId: sku, quantity: 1 }] },
+      { 'Idempotency-Key': randomUUID() },
+    );
+    expect(response.status).toBe(201);
+    placed.push(response.body.order.id);
+  }
+
+  const first = await http('GET', `/orders?customerId=${customerId}&limit=2`);
+  expect(first.status).toBe(200);
+  expect(first.body.orders.map((o: { id: string }) => o.id)).toEqual([placed[2], placed[1]]);
+  const second = await http('GET', `/orders?customerId=${customerId}&limit=2&cursor=${first.body.nextCursor}`);
+  expect(second.body).toMatchObject({ orders: [{ id: placed[0] }], nextCursor: null });
+  expect((await http('GET', '/orders?status=lost')).status).toBe(400);
+
+  expect((await http('GET', `/products/${sku}/stock`)).body).toMatchObject({ quantity: 0, available: 0 });
+  const restock = await http(
+    'POST',
+    `/products/${sku}/stock/adjustments`,
+    { delta: 5, reason: 'delivery' },
+    { 'Idempotency-Key': randomUUID() },
+  );
+  expect(restock.status).toBe(201);
+  expect(restock.body).toMatchObject({ productId: sku, quantity: 5, available: 5 });
+  const tooMany = await http('POST', `/products/${sku}/stock/adjustments`, { delta: -6, reason: 'count' });
+  expect(tooMany.status).toBe(409);
+  expect(tooMany.body.error.code).toBe('stock_below_zero');
+  // What was added can be sold at once.
+  expect((await order(sku, 5)).status).toBe(201);
+  expect(await inventory(sku)).toBe(0);
+});

@@ -178,7 +178,27 @@ test('a webhook: its delay from event.created and what it did as metrics; never 
   const metrics = emitted().find((m) => 'WebhookDelay' in m);
   expect(metrics).toMatchObject({ OrdersPaid: 1 });
   expect(metrics?.WebhookDelay).toBeGreaterThanOrEqual(30);
-  const all = written.join('');
+  const firstOutput = written.join('');
+  // Stripe sends another success event for the paid order (a new event id): not counted again.
+  written = [];
+  const again = paymentEvent('payment_intent.succeeded', placed.body.order, { created: Math.floor(Date.now() / 1000) });
+  const second = await invoke(
+    stripeWebhookHandler(
+      () => deps,
+      () => [WEBHOOK_SECRET, OLD_WEBHOOK_SECRET],
+    ),
+    apiGatewayEvent({
+      method: 'POST',
+      path: '/webhooks/stripe',
+      headers: { 'stripe-signature': sign(again.payload) },
+      rawBody: again.payload,
+    }),
+  );
+  expect(second.statusCode).toBe(200);
+  expect(lines().find((l) => l.message === 'stripe event')).toMatchObject({ result: 'already_paid' });
+  expect(emitted().filter((m) => 'OrdersPaid' in m)).toEqual([]);
+
+  const all = firstOutput + written.join('');
   expect(all).not.toContain(signature);
   expect(all).not.toContain('"object": "payment_intent"');
   expect(all).not.toContain(WEBHOOK_SECRET);

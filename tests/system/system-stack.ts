@@ -198,6 +198,8 @@ export async function startSystemStack(
       // A crashed request's key and order can be resumed after 2 s instead of 60 s.
       REQUEST_LOCK_SECONDS: '2',
       STRIPE_TIMEOUT_MS: '1000',
+      // No AWS here: the outbox's events are logged instead of sent to EventBridge.
+      EVENTS_LOG_ONLY: 'true',
       ...o.env,
     };
     await run('npm', ['run', '--silent', 'db:migrate'], { ...env }, true);

@@ -1,5 +1,6 @@
 import type { ChainableCommander } from 'ioredis';
 import type { Db } from '../db';
+import { ServiceUnavailableError } from '../errors';
 import { keys } from '../keys';
 import type { RedisClient } from '../redis';
 import { commands, type InventoryCommands } from './scripts';
@@ -27,14 +28,15 @@ export async function reserve(
   ttlSeconds: number,
 ): Promise<ReserveResult> {
   const { keyList, args } = holdArguments(orderId, lines, ttlSeconds);
-  // The second pass can only see 'missing' again if Redis lost the mirror in between: give up then.
-  for (let attempt = 0; attempt < 2; attempt += 1) {
+  // A later pass sees 'missing' again only if the mirror was dropped in between (a give-back drops it,
+  // Redis may lose it): three passes, then 503 (Retry-After: the same key resumes the same order).
+  for (let attempt = 0; attempt < 3; attempt += 1) {
     const [outcome, ...rest] = await commands(redis).reserveStock(keyList.length, ...keyList, ...args);
     if (outcome === 'ok' || outcome === 'held') return { ok: true };
     if (outcome === 'short') return { ok: false, productId: rest[0] as string };
     await loadStockMirror(db, redis, rest);
   }
-  throw new Error(`stock mirror for order ${orderId} could not be loaded`);
+  throw new ServiceUnavailableError();
 }
 
 export function holdArguments(orderId: string, lines: readonly LineQuantity[], ttlSeconds: number) {

@@ -5,7 +5,7 @@ import { InvalidRequestError } from '../errors';
 import { idempotent } from '../idempotency/idempotent';
 import { RedisIdempotencyStore } from '../idempotency/redis-store';
 import { keys } from '../keys';
-import { cents, storedText, UUID, unixSeconds } from '../schemas';
+import { storedText, UUID } from '../schemas';
 import { applyCanceledEvent } from './apply-canceled-event';
 import { applyDisputeEvent, DISPUTE_EVENTS, disputeOf } from './apply-dispute-event';
 import { refundPaymentOfCanceledOrder } from './canceled-payment';

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Deps } from '../deps';
 import { InvalidRequestError } from '../errors';
 import { settleHold } from '../inventory/reservations';
-import { cents, storedText, UUID, unixSeconds } from '../schemas';
+import { cents, storedText, UUID } from '../schemas';
 import type { Cause } from './history';
 import { findOrderByPaymentIntent, lockOrderRow } from './order-store';
 import { recordRefund } from './refund-order';

@@ -4,15 +4,26 @@
  * at a time over IPC. Killing it with SIGKILL is a Lambda dying mid-request.
  */
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { handler as adjustStock } from '../../handlers/adjust-stock';
 import { handler as cancelOrder } from '../../handlers/cancel-order';
 import { handler as createOrder } from '../../handlers/create-order';
 import { handler as expireOrders } from '../../handlers/expire-orders';
 import { handler as getOrder } from '../../handlers/get-order';
+import { handler as getStock } from '../../handlers/get-stock';
 import { handler as refund } from '../../handlers/refund';
 import { handler as stripeWebhook } from '../../handlers/stripe-webhook';
 
 // expireOrders is the scheduled function: its event is EventBridge's, its result the run's summary.
-const handlers = { cancelOrder, createOrder, expireOrders, getOrder, refund, stripeWebhook } as const;
+const handlers = {
+  adjustStock,
+  cancelOrder,
+  createOrder,
+  expireOrders,
+  getOrder,
+  getStock,
+  refund,
+  stripeWebhook,
+} as const;
 export type HandlerName = keyof typeof handlers;
 
 interface Invocation {

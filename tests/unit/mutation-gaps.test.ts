@@ -1,5 +1,6 @@
 import Stripe from 'stripe';
 import type { Db } from '../../lib/db';
+import { ServiceUnavailableError } from '../../lib/errors';
 import { reserve } from '../../lib/inventory/reservations';
 import { type ChargeRequest, PaymentProviderError } from '../../lib/payments/payments';
 import { stripePayments } from '../../lib/payments/stripe-payments';
@@ -45,8 +46,8 @@ describe('stripePayments.charge: an error Stripe did not classify is an outage, 
 });
 
 describe('reserve: a stock mirror that never loads', () => {
-  // reservations.ts:31: two passes (hold, load the mirror, hold again), then give up: never a loop.
-  test('rejects with "could not be loaded" after two passes of the hold script', async () => {
+  // reservations.ts:31: three passes (hold, load the mirror, hold again), then 503: never a loop.
+  test('answers 503 service_unavailable (Retry-After) after three passes of the hold script', async () => {
     const reserveStock = jest.fn(async () => {
       // Far past two passes: the bug this guards against loops forever; stop it here.
       if (reserveStock.mock.calls.length > 10) throw new Error('reserve() is looping');
@@ -61,11 +62,11 @@ describe('reserve: a stock mirror that never loads', () => {
     const tx = { query: async () => ({ rows: [{ product_id: 'sku_gone', quantity: 3 }] }) };
     const db = { transaction: async (work: (t: typeof tx) => unknown) => work(tx) } as unknown as Db;
 
-    await expect(reserve(redis, db, 'order-1', [{ productId: 'sku_gone', quantity: 1 }], 900)).rejects.toThrow(
-      'stock mirror for order order-1 could not be loaded',
-    );
-    expect(reserveStock).toHaveBeenCalledTimes(2);
+    const refused = reserve(redis, db, 'order-1', [{ productId: 'sku_gone', quantity: 1 }], 900);
+    await expect(refused).rejects.toBeInstanceOf(ServiceUnavailableError);
+    await expect(refused).rejects.toMatchObject({ status: 503, headers: { 'Retry-After': expect.any(String) } });
+    expect(reserveStock).toHaveBeenCalledTimes(3);
     // Between the passes the mirror was loaded from PostgreSQL (and, in this Redis, lost again).
-    expect(mirrorWrites).toHaveBeenCalledTimes(2);
+    expect(mirrorWrites).toHaveBeenCalledTimes(3);
   });
 });

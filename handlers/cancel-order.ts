@@ -6,7 +6,7 @@ import { defaultDeps } from '../lib/default-deps';
 import type { Deps } from '../lib/deps';
 import { defaultPublishDeps } from '../lib/events/default-publisher';
 import { withPublishSoon } from '../lib/events/publisher';
-import { bodyLimit, httpErrors, json, outcomeMetrics, requestLog } from '../lib/http';
+import { bodyLimit, emptyBodyIsEmptyObject, httpErrors, json, outcomeMetrics, requestLog } from '../lib/http';
 import { observed } from '../lib/observability';
 import { cancelOrder } from '../lib/orders/cancel-order';
 import { cancelRequestSchema } from '../lib/orders/cancel-request';
@@ -35,18 +35,6 @@ export function cancelOrderHandler(deps: () => Deps) {
       const result = await cancelOrder(deps(), event.pathParameters?.orderId ?? '', request, key);
       return json(result.statusCode, result.body, result.replayed ? { 'Idempotent-Replayed': 'true' } : {});
     });
-}
-
-/** The reason is optional, and so is the body: `curl -X POST .../cancel` cancels. */
-function emptyBodyIsEmptyObject(): middy.MiddlewareObj<APIGatewayProxyEventV2> {
-  return {
-    before: async (request) => {
-      if (request.event.body === undefined || request.event.body === null || request.event.body === '') {
-        request.event.body = '{}';
-        request.event.isBase64Encoded = false;
-      }
-    },
-  };
 }
 
 // Events this request wrote go out right after it (best effort; the scheduled publishEvents is the guarantee).

@@ -6,7 +6,7 @@ import { defaultDeps } from '../lib/default-deps';
 import type { Deps } from '../lib/deps';
 import { defaultPublishDeps } from '../lib/events/default-publisher';
 import { withPublishSoon } from '../lib/events/publisher';
-import { bodyLimit, httpErrors, json, outcomeMetrics, requestLog } from '../lib/http';
+import { bodyLimit, emptyBodyIsEmptyObject, httpErrors, json, outcomeMetrics, requestLog } from '../lib/http';
 import { observed } from '../lib/observability';
 import { refundOrder } from '../lib/orders/refund-order';
 import { refundRequestSchema } from '../lib/orders/refund-request';
@@ -34,18 +34,6 @@ export function refundHandler(deps: () => Deps) {
       const result = await refundOrder(deps(), event.pathParameters?.orderId ?? '', request, key);
       return json(result.statusCode, result.body, result.replayed ? { 'Idempotent-Replayed': 'true' } : {});
     });
-}
-
-/** A full refund needs no body: `curl -X POST .../refunds` means "refund everything". */
-function emptyBodyIsEmptyObject(): middy.MiddlewareObj<APIGatewayProxyEventV2> {
-  return {
-    before: async (request) => {
-      if (request.event.body === undefined || request.event.body === null || request.event.body === '') {
-        request.event.body = '{}';
-        request.event.isBase64Encoded = false;
-      }
-    },
-  };
 }
 
 // Events this request wrote go out right after it (best effort; the scheduled publishEvents is the guarantee).

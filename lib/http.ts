@@ -150,3 +150,18 @@ export function outcomeMetrics(
   };
   return { after: done, onError: done };
 }
+
+/**
+ * For routes whose body is optional (a full refund, a cancel): no body is `{}`, so
+ * `curl -X POST .../refunds` refunds everything and `.../cancel` cancels.
+ */
+export function emptyBodyIsEmptyObject(): MiddlewareObj<{ body?: string | null; isBase64Encoded?: boolean }> {
+  return {
+    before: async (request) => {
+      if (request.event.body === undefined || request.event.body === null || request.event.body === '') {
+        request.event.body = '{}';
+        request.event.isBase64Encoded = false;
+      }
+    },
+  };
+}

@@ -9,12 +9,14 @@ import { dropDatabase } from '../../scripts/local-stack';
 import { testEnvironment } from '../../scripts/test-environment';
 import { apiGatewayEvent } from '../helpers/events';
 import {
+  answerOf,
   type Container,
   givenProduct,
   type HttpResult,
   orderBody,
   type SystemStack,
   startSystemStack,
+  Tally,
   WEBHOOK_SECRET,
 } from './system-stack';
 
@@ -98,32 +100,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const after = <T>(ms: number, run: () => Promise<T>) => sleep(ms).then(run);
 const short = (id: string) => id.slice(0, 8);
 const container = (i: number) => c[i % CONTAINERS] as Container;
-
-/** "cancel 409 order_not_cancelable", "webhook refund.created 200 duplicate": what one answer was. */
-function answerOf(route: string, r: HttpResult): string {
-  const code = r.body?.error?.code as string | undefined;
-  return `${route} ${r.statusCode}${code ? ` ${code}` : ''}${r.body?.duplicate === true ? ' duplicate' : ''}`;
-}
-
-/** Every answer of a scenario, counted; a 5xx is also a problem of its repetition. */
-class Tally {
-  private readonly counts = new Map<string, number>();
-  count(key: string): void {
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-  }
-  add(route: string, r: HttpResult, problems: string[]): HttpResult {
-    const key = answerOf(route, r);
-    this.count(key);
-    if (r.statusCode >= 500) problems.push(`${key}: ${JSON.stringify(r.body?.error ?? r.body)}`);
-    return r;
-  }
-  toString(): string {
-    return [...this.counts.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, n]) => `${k} x${n}`)
-      .join(', ');
-  }
-}
 
 /** One scenario's record: problems per repetition, answers, outcomes, samples; printed at the end. */
 class ScenarioRecord {

@@ -1,12 +1,14 @@
 import { Client } from 'pg';
 import { keys } from '../../lib/keys';
 import {
+  answerOf,
   type Container,
   givenProduct,
   type HttpResult,
   orderBody,
   type SystemStack,
   startSystemStack,
+  Tally,
 } from './system-stack';
 
 /**
@@ -61,29 +63,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const short = (id: string) => id.slice(0, 8);
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 const container = (i: number) => c[i % CONTAINERS] as Container;
-
-/** "refund 422 refund_quantity_exceeded", "webhook 200 duplicate": what one answer was, for the tally. */
-function answerOf(route: string, r: HttpResult): string {
-  const code = r.body?.error?.code as string | undefined;
-  return `${route} ${r.statusCode}${code ? ` ${code}` : ''}${r.body?.duplicate === true ? ' duplicate' : ''}`;
-}
-
-/** Every HTTP answer of a scenario, counted; a 5xx is also a problem of its repetition. */
-class Tally {
-  private readonly counts = new Map<string, number>();
-  add(route: string, r: HttpResult, problems: string[]): HttpResult {
-    const key = answerOf(route, r);
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-    if (r.statusCode >= 500) problems.push(`${key}: ${JSON.stringify(r.body?.error ?? r.body)}`);
-    return r;
-  }
-  toString(): string {
-    return [...this.counts.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, n]) => `${k} x${n}`)
-      .join(', ');
-  }
-}
 
 /** Runs while a race runs: live holds never above the mirror, stock never below 0 nor above its start. */
 function startSampler(initial: Record<string, number>) {

@@ -5,12 +5,14 @@ import { dropDatabase } from '../../scripts/local-stack';
 import { testEnvironment } from '../../scripts/test-environment';
 import { apiGatewayEvent } from '../helpers/events';
 import {
+  answerOf,
   type Container,
   givenProduct,
   type HttpResult,
   orderBody,
   type SystemStack,
   startSystemStack,
+  Tally,
 } from './system-stack';
 
 /**
@@ -87,32 +89,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const short = (id: string) => id.slice(0, 8);
 const container = (i: number) => c[i % CONTAINERS] as Container;
 const randomInt = (below: number) => Math.floor(Math.random() * below);
-
-/** "adjust 409 stock_below_zero", "adjust 201 replayed": what one answer was, for the tally. */
-function answerOf(route: string, r: HttpResult): string {
-  const code = r.body?.error?.code as string | undefined;
-  return `${route} ${r.statusCode}${code ? ` ${code}` : ''}${r.headers['Idempotent-Replayed'] === 'true' ? ' replayed' : ''}`;
-}
-
-/** Every answer of the scenario, counted; a 5xx is also a problem of its repetition. */
-class Tally {
-  private readonly counts = new Map<string, number>();
-  count(key: string): void {
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-  }
-  add(route: string, r: HttpResult, problems: string[]): HttpResult {
-    const key = answerOf(route, r);
-    this.count(key);
-    if (r.statusCode >= 500) problems.push(`${key}: ${JSON.stringify(r.body?.error ?? r.body)}`);
-    return r;
-  }
-  toString(): string {
-    return [...this.counts.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, n]) => `${k} x${n}`)
-      .join(', ');
-  }
-}
 
 function adjust(via: Container, sku: string, body: { delta: number; reason: string }, key?: string) {
   return via.invoke(

@@ -47,6 +47,36 @@ export interface HttpResult {
   body: any;
 }
 
+/**
+ * What one HTTP answer was, for a race's tally: "refund 422 refund_quantity_exceeded",
+ * "webhook 200 duplicate", "adjust 201 replayed".
+ */
+export function answerOf(route: string, r: HttpResult): string {
+  const code = r.body?.error?.code as string | undefined;
+  const replayed = r.headers?.['Idempotent-Replayed'] === 'true' ? ' replayed' : '';
+  return `${route} ${r.statusCode}${code ? ` ${code}` : ''}${r.body?.duplicate === true ? ' duplicate' : ''}${replayed}`;
+}
+
+/** Every answer of a scenario, counted; a 5xx is also a problem of its repetition. */
+export class Tally {
+  private readonly counts = new Map<string, number>();
+  count(key: string): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+  add(route: string, r: HttpResult, problems: string[]): HttpResult {
+    const key = answerOf(route, r);
+    this.count(key);
+    if (r.statusCode >= 500) problems.push(`${key}: ${JSON.stringify(r.body?.error ?? r.body)}`);
+    return r;
+  }
+  toString(): string {
+    return [...this.counts.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, n]) => `${k} x${n}`)
+      .join(', ');
+  }
+}
+
 /** A Lambda container: its own process, one request at a time. */
 export class Container {
   private nextId = 0;

@@ -108,8 +108,9 @@ async function apply(
       return { orderId: order.id, result: 'refund_completed' };
     }
     const outcome = await settlePaid(deps, order.id, intent.id, cause, at);
-    if (outcome.kind === 'unchanged' && order.status === 'canceled') {
+    if (outcome.kind === 'unchanged') {
       // Paid after it was canceled (its PaymentIntent was not found to cancel): give the money back.
+      // Whether it is canceled is decided under the order's lock (the status read above may be stale).
       const refunded = await refundPaymentOfCanceledOrder(deps, {
         orderId: order.id,
         paymentIntentId: intent.id,

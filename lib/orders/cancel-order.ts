@@ -119,7 +119,7 @@ async function decideAgain(deps: CancelDeps, orderId: string, reason: OperatorRe
  * throws 409 refund_rejected, Stripe unreachable 503); any other (failed, refunded, canceled) stays.
  */
 async function cancelSettled(deps: CancelDeps, order: Order, reason: OperatorReason): Promise<IdempotentResult> {
-  if (order.status !== 'paid') throw new OrderNotCancelableError(order.id, order.status);
+  // Whether it is paid is decided by cancelPaidOrder under the order's lock, not on `order` (read before it).
   const done = await cancelPaidOrder(deps, order.id, { reason, cause: OPERATOR });
   if (done.kind === 'not_found') throw new OrderNotFoundError(order.id);
   if (done.kind === 'not_cancelable') throw new OrderNotCancelableError(order.id, done.status);

@@ -1,4 +1,6 @@
 import { cancelOrderHandler } from '../../handlers/cancel-order';
+import { applyStripeEvent } from '../../lib/orders/apply-payment-event';
+import { cancelPending } from '../../lib/orders/cancel-pending';
 import { givenProduct, inventoryOf, orderRow } from '../helpers/builders';
 import { apiGatewayEvent, invoke, type Response } from '../helpers/events';
 import { db, testDeps } from '../helpers/harness';
@@ -73,4 +75,38 @@ test('cancel of a paid order whose money a pending dashboard refund already cove
   expect((await orderRow(order.id))?.status).toBe('canceled');
   // The contract's paid-order cancel: "everything not yet refunded is refunded ..., its stock given back".
   expect(await inventoryOf(p.id)).toBe(10);
+});
+
+test('canceled while payment_intent.succeeded is being applied (after the webhook read it as pending): the money is refunded, decided under the lock', async () => {
+  const p = await givenProduct({ priceCents: 1000, stock: 5 });
+  mockPaymentIntentsCreate.mockRejectedValueOnce(connectionError());
+  expect((await postOrder(orderBody([{ productId: p.id, quantity: 1 }]))).statusCode).toBe(503);
+  const { rows } = await db().query<{ id: string }>(
+    'SELECT o.id FROM orders o JOIN order_items i ON i.order_id = o.id WHERE i.product_id = $1',
+    [p.id],
+  );
+  const orderId = rows[0]?.id as string;
+  stripeRefunds();
+  // Another container cancels the order between the webhook's first read (pending) and its lock.
+  const deps = testDeps();
+  let canceledMeanwhile = false;
+  const query = deps.db.query.bind(deps.db);
+  deps.db.query = (async (text: string, params?: unknown[]) => {
+    if (!canceledMeanwhile && text.includes('order_paid(')) {
+      canceledMeanwhile = true;
+      await cancelPending(testDeps(), { orderId, reason: 'requested_by_customer', cause: { source: 'operator' } });
+    }
+    return query(text, params);
+  }) as typeof deps.db.query;
+  const intent = paymentIntent({ status: 'succeeded', amount: 1000, currency: 'usd', orderId });
+
+  const outcome = await applyStripeEvent(deps, stripeEvent('payment_intent.succeeded', intent));
+
+  expect(canceledMeanwhile).toBe(true);
+  expect(outcome).toMatchObject({ orderId, result: 'canceled_payment_refunded' });
+  expect((await orderRow(orderId))?.status).toBe('canceled');
+  expect(mockRefundsCreate).toHaveBeenCalledWith(
+    expect.objectContaining({ payment_intent: intent.id, amount: 1000 }),
+    expect.objectContaining({ idempotencyKey: expect.stringMatching(/^refund-/) }),
+  );
 });

@@ -1,9 +1,8 @@
 import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
-import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { type CoreDeps, coreDeps } from '../lib/deps';
-import { bodyLimit, httpErrors, json, requestLog } from '../lib/http';
+import { bodyLimit, httpErrors, idempotentJson, jsonBody, requestLog } from '../lib/http';
 import { adjustmentRequestSchema, adjustStock } from '../lib/inventory/stock-adjustments';
 import { observed } from '../lib/observability';
 import { idempotencyKeyFrom, parseOrThrow } from '../lib/validation';
@@ -15,13 +14,13 @@ export function adjustStockHandler(deps: () => Pick<CoreDeps, 'db' | 'redis' | '
     .use(requestLog(() => deps().log))
     .use(httpHeaderNormalizer())
     .use(bodyLimit())
-    .use(httpJsonBodyParser({ disableContentTypeCheck: true } as Parameters<typeof httpJsonBodyParser>[0]))
+    .use(jsonBody())
     .use(httpErrors(() => deps().log))
     .handler(async (event) => {
       const key = idempotencyKeyFrom(event.headers, false);
       const request = parseOrThrow(adjustmentRequestSchema, event.body);
       const result = await adjustStock(deps(), event.pathParameters?.productId ?? '', request, key);
-      return json(result.statusCode, result.body, result.replayed ? { 'Idempotent-Replayed': 'true' } : {});
+      return idempotentJson(result);
     });
 }
 

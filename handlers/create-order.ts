@@ -1,10 +1,17 @@
 import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
-import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { defaultDeps } from '../lib/default-deps';
 import type { Deps } from '../lib/deps';
-import { type Answered, bodyLimit, httpErrors, json, outcomeMetrics, requestLog } from '../lib/http';
+import {
+  type Answered,
+  bodyLimit,
+  httpErrors,
+  idempotentJson,
+  jsonBody,
+  outcomeMetrics,
+  requestLog,
+} from '../lib/http';
 import type { MetricName } from '../lib/observability';
 import { observed } from '../lib/observability';
 import { createOrder } from '../lib/orders/create-order';
@@ -13,24 +20,20 @@ import { idempotencyKeyFrom, parseOrThrow } from '../lib/validation';
 
 /** POST /orders */
 export function createOrderHandler(deps: () => Deps) {
-  return (
-    middy<APIGatewayProxyEventV2, unknown, Error, Context>()
-      .use(observed())
-      .use(requestLog(() => deps().log))
-      .use(outcomeMetrics(() => deps().metrics, placed))
-      .use(httpHeaderNormalizer())
-      .use(bodyLimit())
-      // Parse JSON whatever the Content-Type says (a bare `curl -d` sends form encoding); the option
-      // exists at run time in middy 6 but is missing from its type definitions.
-      .use(httpJsonBodyParser({ disableContentTypeCheck: true } as Parameters<typeof httpJsonBodyParser>[0]))
-      .use(httpErrors(() => deps().log))
-      .handler(async (event) => {
-        const key = idempotencyKeyFrom(event.headers, true) as string;
-        const request = parseOrThrow(createOrderRequestSchema, event.body);
-        const result = await createOrder(deps(), key, request);
-        return json(result.statusCode, result.body, result.replayed ? { 'Idempotent-Replayed': 'true' } : {});
-      })
-  );
+  return middy<APIGatewayProxyEventV2, unknown, Error, Context>()
+    .use(observed())
+    .use(requestLog(() => deps().log))
+    .use(outcomeMetrics(() => deps().metrics, placed))
+    .use(httpHeaderNormalizer())
+    .use(bodyLimit())
+    .use(jsonBody())
+    .use(httpErrors(() => deps().log))
+    .handler(async (event) => {
+      const key = idempotencyKeyFrom(event.headers, true) as string;
+      const request = parseOrThrow(createOrderRequestSchema, event.body);
+      const result = await createOrder(deps(), key, request);
+      return idempotentJson(result);
+    });
 }
 
 /** A new order's outcome (a replay is not counted again; a refusal before an order exists is not an order). */

@@ -11,9 +11,8 @@ const MAX_ROUNDS = 50;
 /** No new round with less than this left before the Lambda timeout. */
 const RESERVE_MS = 10_000;
 
-export interface PublishRun extends Omit<PublishSummary, 'error'> {
+export interface PublishRun extends PublishSummary {
   rounds: number;
-  error?: string;
 }
 
 /**

@@ -1,12 +1,19 @@
 import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
-import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { defaultDeps } from '../lib/default-deps';
 import type { Deps } from '../lib/deps';
 import { defaultPublishDeps } from '../lib/events/default-publisher';
 import { withPublishSoon } from '../lib/events/publisher';
-import { bodyLimit, emptyBodyIsEmptyObject, httpErrors, json, outcomeMetrics, requestLog } from '../lib/http';
+import {
+  bodyLimit,
+  emptyBodyIsEmptyObject,
+  httpErrors,
+  idempotentJson,
+  jsonBody,
+  outcomeMetrics,
+  requestLog,
+} from '../lib/http';
 import { observed } from '../lib/observability';
 import { refundOrder } from '../lib/orders/refund-order';
 import { refundRequestSchema } from '../lib/orders/refund-request';
@@ -26,13 +33,13 @@ export function refundHandler(deps: () => Deps) {
     .use(httpHeaderNormalizer())
     .use(bodyLimit())
     .use(emptyBodyIsEmptyObject())
-    .use(httpJsonBodyParser({ disableContentTypeCheck: true } as Parameters<typeof httpJsonBodyParser>[0]))
+    .use(jsonBody())
     .use(httpErrors(() => deps().log))
     .handler(async (event) => {
       const key = idempotencyKeyFrom(event.headers, false);
       const request = parseOrThrow(refundRequestSchema, event.body);
       const result = await refundOrder(deps(), event.pathParameters?.orderId ?? '', request, key);
-      return json(result.statusCode, result.body, result.replayed ? { 'Idempotent-Replayed': 'true' } : {});
+      return idempotentJson(result);
     });
 }
 

@@ -36,17 +36,19 @@ export function stripeWebhookHandler(deps: () => Deps, secrets: () => readonly s
     });
 }
 
+/** The event outcomes that are counted, and as what. */
+const COUNTED: Partial<Record<string, MetricName>> = {
+  paid: 'OrdersPaid',
+  out_of_stock: 'OrdersOutOfStock',
+  canceled: 'OrdersCanceled',
+  refund_failed: 'RefundsFailed',
+};
+
 /** How late Stripe's event reached us (from its `created`), and what it did to the order. */
 function countEvent(metrics: AppMetrics | undefined, created: number, result: string | undefined): void {
   if (!metrics) return;
   metrics.seconds('WebhookDelay', Math.max(0, Math.round(Date.now() / 1000 - created)));
-  const counted: Partial<Record<string, MetricName>> = {
-    paid: 'OrdersPaid',
-    out_of_stock: 'OrdersOutOfStock',
-    canceled: 'OrdersCanceled',
-    refund_failed: 'RefundsFailed',
-  };
-  const name = result ? counted[result] : undefined;
+  const name = result ? COUNTED[result] : undefined;
   if (name) metrics.count(name);
 }
 

@@ -1,4 +1,5 @@
 import type { MiddlewareObj, Request } from '@middy/core';
+import httpJsonBodyParser from '@middy/http-json-body-parser';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { isConnectionError } from './db';
 import {
@@ -9,6 +10,7 @@ import {
   PaymentProviderUnavailableError,
   ServiceUnavailableError,
 } from './errors';
+import type { IdempotentResult } from './idempotency/port';
 import { errorFields, type Logger } from './log';
 import type { AppMetrics, MetricName } from './observability';
 import { PaymentProviderError } from './payments/payments';
@@ -122,8 +124,6 @@ export interface Answered {
   statusCode: number;
   /** error.code of an error answer. */
   code?: string;
-  /** The stored answer to an earlier request (Idempotent-Replayed): counted the first time only. */
-  replayed: boolean;
 }
 
 /**
@@ -137,16 +137,18 @@ export function outcomeMetrics(
   const done = async (request: Request): Promise<void> => {
     const m = metrics();
     const response = request.response as HttpResponse | undefined;
-    if (!m || !response) return;
+    // The stored answer to an earlier request (Idempotent-Replayed) was counted the first time.
+    if (!m || !response || response.headers?.['Idempotent-Replayed'] === 'true') return;
+    // Only an error answer has a code: a success body is not parsed again.
     let code: string | undefined;
-    try {
-      code = typeof response.body === 'string' ? JSON.parse(response.body)?.error?.code : undefined;
-    } catch {
-      code = undefined;
+    if (response.statusCode >= 400) {
+      try {
+        code = typeof response.body === 'string' ? JSON.parse(response.body)?.error?.code : undefined;
+      } catch {
+        code = undefined;
+      }
     }
-    const replayed = response.headers?.['Idempotent-Replayed'] === 'true';
-    if (replayed) return;
-    for (const name of count({ statusCode: response.statusCode, code, replayed })) m.count(name);
+    for (const name of count({ statusCode: response.statusCode, code })) m.count(name);
   };
   return { after: done, onError: done };
 }
@@ -164,4 +166,19 @@ export function emptyBodyIsEmptyObject(): MiddlewareObj<{ body?: string | null; 
       }
     },
   };
+}
+
+/** A use case's idempotent result as the HTTP answer, marked `Idempotent-Replayed` when it is the stored one. */
+export function idempotentJson(result: IdempotentResult): HttpResponse {
+  return json(result.statusCode, result.body, result.replayed ? { 'Idempotent-Replayed': 'true' } : {});
+}
+
+/**
+ * The JSON body parser whatever the Content-Type says (a bare `curl -d` sends form encoding); the
+ * option exists at run time in middy 6 but is missing from its type definitions.
+ */
+export function jsonBody(): MiddlewareObj {
+  return httpJsonBodyParser({ disableContentTypeCheck: true } as Parameters<
+    typeof httpJsonBodyParser
+  >[0]) as MiddlewareObj;
 }

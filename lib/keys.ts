@@ -21,5 +21,8 @@ export const keys = {
   refundIdempotency: (orderId: string, callerKey: string) => `idempotency:refund ${orderId} ${callerKey}`,
   /** The stored answer of an operator's cancel, spelled like a refund's (see refundIdempotency). */
   cancelIdempotency: (orderId: string, callerKey: string) => `idempotency:cancel ${orderId} ${callerKey}`,
+  /** The stored answer of a stock adjustment, spelled like a refund's (see refundIdempotency). */
+  stockAdjustmentIdempotency: (productId: string, callerKey: string) =>
+    `idempotency:stock-adjustment ${productId} ${callerKey}`,
   stripeEvent: (eventId: string) => `stripe:event:${eventId}`,
 };

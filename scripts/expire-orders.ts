@@ -14,7 +14,7 @@ import { createRedis } from '../lib/redis';
 
 async function main(): Promise<void> {
   const cfg = config();
-  const db = createPoolDb(cfg.databaseUrl, 1);
+  const db = createPoolDb(cfg.databaseUrl, 1, { preparedStatements: cfg.dbPreparedStatements });
   const redis = createRedis(cfg.redisUrl);
   let stripe: Stripe | undefined;
   const log = loggerOver(powertoolsLogger()).child({ job: 'expire-orders' });

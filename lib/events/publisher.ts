@@ -2,8 +2,6 @@ import type { Db } from '../db';
 import { errorFields, type Logger } from '../log';
 import { claimOutbox, type OutboxEvent, recordSends, releaseClaims } from './outbox-store';
 
-export type { OutboxEvent } from './outbox-store';
-
 /** EventBridge takes at most 10 entries per PutEvents request. */
 export const MAX_EVENTS_PER_PUT = 10;
 /**

@@ -99,12 +99,15 @@ export function release(redis: RedisClient, orderId: string, productIds: readonl
   );
 }
 
-/** Stock that can be held now: inventory.quantity minus live holds. */
-export async function availableStock(
+/**
+ * The stock mirror and live holds per product, as the hold script sees them now (expired holds
+ * dropped first; a missing mirror loaded from PostgreSQL).
+ */
+export async function stockState(
   redis: RedisClient,
   db: Db,
   productIds: readonly string[],
-): Promise<Map<string, number>> {
+): Promise<Map<string, { mirror: number; held: number }>> {
   const keyList = productIds.flatMap((p) => [keys.stock(p), keys.held(p), keys.holds(p)]);
   let raw = await commands(redis).availableStock(keyList.length, ...keyList);
   const missing = productIds.filter((_, i) => raw[2 * i] === null);
@@ -112,5 +115,15 @@ export async function availableStock(
     await loadStockMirror(db, redis, missing);
     raw = await commands(redis).availableStock(keyList.length, ...keyList);
   }
-  return new Map(productIds.map((p, i) => [p, Number(raw[2 * i] ?? 0) - Number(raw[2 * i + 1])]));
+  return new Map(productIds.map((p, i) => [p, { mirror: Number(raw[2 * i] ?? 0), held: Number(raw[2 * i + 1] ?? 0) }]));
+}
+
+/** Stock that can be held now: inventory.quantity minus live holds. */
+export async function availableStock(
+  redis: RedisClient,
+  db: Db,
+  productIds: readonly string[],
+): Promise<Map<string, number>> {
+  const state = await stockState(redis, db, productIds);
+  return new Map(productIds.map((p) => [p, (state.get(p)?.mirror ?? 0) - (state.get(p)?.held ?? 0)]));
 }

@@ -9,9 +9,7 @@ import type { IdempotentResult } from '../idempotency/port';
 import { RedisIdempotencyStore } from '../idempotency/redis-store';
 import { keys } from '../keys';
 import type { RedisClient } from '../redis';
-import { settleHold } from './reservations';
-import { commands } from './scripts';
-import { loadStockMirror } from './stock';
+import { settleHold, stockState } from './reservations';
 
 /**
  * Stock on hand as operators see and change it (GET /products/{productId}/stock, POST .../adjustments,
@@ -64,13 +62,6 @@ export interface StockFigures {
   available: number;
 }
 
-export interface AdjustmentView {
-  id: string;
-  delta: number;
-  reason: string;
-  createdAt: string;
-}
-
 /** Product ids are visible ASCII (lib/schemas.ts idSchema): anything else names no product, and no Redis key. */
 const PRODUCT_ID = /^[\x21-\x7e]{1,255}$/;
 
@@ -91,14 +82,8 @@ async function liveFigures(
   redis: RedisClient,
   productId: string,
 ): Promise<{ held: number; available: number }> {
-  const keyList = [keys.stock(productId), keys.held(productId), keys.holds(productId)];
-  let [mirror, held] = await commands(redis).availableStock(keyList.length, ...keyList);
-  if (mirror === null) {
-    await loadStockMirror(db, redis, [productId]);
-    [mirror, held] = await commands(redis).availableStock(keyList.length, ...keyList);
-  }
-  const live = Number(held ?? 0);
-  return { held: live, available: Math.max(0, Number(mirror ?? 0) - live) };
+  const { mirror, held } = (await stockState(redis, db, [productId])).get(productId) ?? { mirror: 0, held: 0 };
+  return { held, available: Math.max(0, mirror - held) };
 }
 
 type AdjustDeps = Pick<CoreDeps, 'db' | 'redis' | 'config'>;
@@ -119,8 +104,7 @@ export async function adjustStock(
   const guard = { key: `${productId}:${idempotencyKey}`, hash: fingerprint(request) };
   return idempotent(
     new RedisIdempotencyStore(deps.redis),
-    // Spelled like the refund's key (lib/keys.ts refundIdempotency): neither part has a space.
-    keys.idempotency(`stock-adjustment ${productId} ${idempotencyKey}`),
+    keys.stockAdjustmentIdempotency(productId, idempotencyKey),
     guard.hash,
     { resultSeconds: deps.config.idempotencyTtlSeconds, lockSeconds: deps.config.requestLockSeconds },
     () => adjust(deps, productId, request, guard),

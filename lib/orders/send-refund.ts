@@ -157,7 +157,8 @@ export async function recordRefundStatus(tx: Db, refundId: string, word: StripeW
     const ended = await markOrderRefundedIfDone(tx, row.orderId);
     // Canceled: every unit comes back, those whose money came back with no items named too.
     if (ended?.status === 'canceled') restocked.push(...(await restockAll(tx, row.orderId)));
-    await giveBackStock(tx, merged(restocked));
+    const givenBack = merged(restocked);
+    await giveBackStock(tx, givenBack);
     const totals = await refundTotals(tx, row.orderId);
     const money = { refundedCents: totals.refundedCents, amountCents: totals.amountCents, currency: totals.currency };
     await recordEvent(tx, {
@@ -168,10 +169,11 @@ export async function recordRefundStatus(tx: Db, refundId: string, word: StripeW
       ...(ended?.status === 'refunded' ? { publish: { topic: 'order.refunded', payload: money } } : {}),
     });
     if (ended?.status === 'canceled') await recordCanceled(tx, row.orderId, cause, ended.cancelReason, money);
-    return { status: to, failureReason, restocked: merged(restocked) };
+    return { status: to, failureReason, restocked: givenBack };
   }
 
-  if (row.status === 'pending' || row.status === 'succeeded') await uncountRefund(tx, refundId);
+  // mayMove let only 'pending' or 'succeeded' get here: the refund stops counting.
+  await uncountRefund(tx, refundId);
   const reopened = await reopenOrder(tx, row.orderId);
   // A refund of ours refused while others (a dashboard refund) returned the rest: the order ends now.
   const ended = await markOrderRefundedIfDone(tx, row.orderId);

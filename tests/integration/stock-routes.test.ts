@@ -526,9 +526,17 @@ describe('an adjustment racing 50 orders for the same 10 units', () => {
       // Stripe answers after 0-27 ms, so the orders' commits spread out and the adjustment lands among them.
       const answer = mockPaymentIntentsCreate.getMockImplementation()!;
       let charges = 0;
+      // The charges after the first `afterPaid` wait (up to 5 s) until the adjustment holds the stock
+      // row: those orders are still unanswered then, so the adjustment always lands among the orders
+      // (on a busy machine all 50 could otherwise be answered before it locks).
+      let adjustmentLocked = false;
       mockPaymentIntentsCreate.mockImplementation(async (...args: unknown[]) => {
         charges += 1;
-        await new Promise((resolve) => setTimeout(resolve, (charges * 7) % 28));
+        const mine = charges;
+        await new Promise((resolve) => setTimeout(resolve, (mine * 7) % 28));
+        for (let waited = 0; mine > afterPaid && !adjustmentLocked && waited < 5000; waited += 5) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
         return answer(...args);
       });
       const product = await world.givenProduct({ stock: 10 });
@@ -548,6 +556,7 @@ describe('an adjustment racing 50 orders for the same 10 units', () => {
                   const result = await tx.query<R>(text, params);
                   if (text.includes('FROM inventory') && text.includes('FOR UPDATE')) {
                     atLock = { answered, paid: paidAnswers };
+                    adjustmentLocked = true;
                   }
                   return result;
                 },

@@ -6,7 +6,7 @@ import { InvalidRequestError } from '../errors';
 import { cents, storedText, unixSeconds } from '../schemas';
 import { type DisputeFields, findDispute, type StoredDispute, saveDispute } from './dispute-store';
 import { type Cause, type OrderEvent, recordEvent } from './history';
-import { findOrderByPaymentIntent, lockOrderRow } from './order-store';
+import { lockOrderRow, orderIdByPaymentIntent } from './order-store';
 
 /**
  * charge.dispute.*: the order's dispute (chargeback) follows Stripe; the order's status never
@@ -68,11 +68,11 @@ export async function applyDisputeEvent(
   event: Stripe.Event,
   dispute: DisputeObject,
 ): Promise<{ orderId?: string; result: string }> {
-  const order = dispute.payment_intent ? await findOrderByPaymentIntent(deps.db, dispute.payment_intent) : null;
-  if (!order) return { result: 'no_matching_order' };
+  const orderId = dispute.payment_intent ? await orderIdByPaymentIntent(deps.db, dispute.payment_intent) : null;
+  if (!orderId) return { result: 'no_matching_order' };
   const closing = event.type === 'charge.dispute.closed';
   const fields: DisputeFields = {
-    orderId: order.id,
+    orderId: orderId,
     stripeDisputeId: dispute.id,
     amountCents: dispute.amount,
     currency: dispute.currency,
@@ -83,7 +83,7 @@ export async function applyDisputeEvent(
     eventCreated: event.created,
   };
   const result = await deps.db.transaction(async (tx) => {
-    await lockOrderRow(tx, order.id);
+    await lockOrderRow(tx, orderId);
     const before = await findDispute(tx, dispute.id, dispute.status);
     if (before && !moves(before, event.created, closing)) return 'unchanged';
     await saveDispute(tx, randomUUID(), fields);
@@ -91,7 +91,7 @@ export async function applyDisputeEvent(
     for (const e of events) await recordEvent(tx, e);
     return events[events.length - 1]?.type ?? 'unchanged';
   });
-  return { orderId: order.id, result };
+  return { orderId: orderId, result };
 }
 
 function moves(before: StoredDispute, created: number, closing: boolean): boolean {

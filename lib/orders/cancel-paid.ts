@@ -4,8 +4,8 @@ import { RefundRejectedError } from '../errors';
 import type { Cause } from './history';
 import { lockOrder, type OrderStatus } from './order-store';
 import { recordRefund, refundAmount } from './refund-order';
-import { cancelState, pendingRefunds, type RefundLine, refundRow, refundTotals, requestCancel } from './refund-store';
-import { sendRefund } from './send-refund';
+import { cancelState, type RefundLine, refundRow, refundTotals, requestCancel } from './refund-store';
+import { sendPendingRefunds } from './send-refund';
 
 /**
  * cancelPaidOrder(deps, orderId, { reason, cause }): a paid order is refunded of everything not yet
@@ -73,9 +73,8 @@ export async function cancelPaidOrder(
 
   // Every refund Stripe has not acknowledged (this one, and any an outage left): all must succeed.
   let refused: { refundId: string; code: string; message: string } | null = null;
-  for (const pending of await pendingRefunds(deps.db, { orderId })) {
-    const sent = await sendRefund(deps, pending, o.cause);
-    if (sent.kind === 'failed') refused ??= { refundId: pending.id, code: sent.code, message: sent.message };
+  for (const { refund, sent } of await sendPendingRefunds(deps, { orderId }, o.cause)) {
+    if (sent.kind === 'failed') refused ??= { refundId: refund.id, code: sent.code, message: sent.message };
   }
   const after = await cancelState(deps.db, orderId);
   if (after.status === 'canceled')

@@ -3,8 +3,7 @@ import type { Deps } from '../deps';
 import type { Cause } from './history';
 import { lockOrder } from './order-store';
 import { recordRefund } from './refund-order';
-import { pendingRefunds } from './refund-store';
-import { sendRefund } from './send-refund';
+import { sendPendingRefunds } from './send-refund';
 
 /** Our reason for the refund of a payment that succeeded for an order already canceled. */
 export const CANCELED_ORDER_PAYMENT = 'order_canceled';
@@ -50,8 +49,6 @@ export async function refundPaymentOfCanceledOrder(
     return true;
   });
   if (!canceled) return false;
-  for (const refund of await pendingRefunds(deps.db, { orderId: o.orderId, reason: CANCELED_ORDER_PAYMENT })) {
-    await sendRefund(deps, refund, o.cause);
-  }
+  await sendPendingRefunds(deps, { orderId: o.orderId, reason: CANCELED_ORDER_PAYMENT }, o.cause);
   return true;
 }

@@ -177,6 +177,14 @@ async function findBy(
 }
 
 export const findOrder = (db: Db, orderId: string) => findBy(db, 'id', orderId);
+/** Only the id of the order holding this PaymentIntent: what a webhook needs to know which order to lock. */
+export async function orderIdByPaymentIntent(db: Db, paymentIntentId: string): Promise<string | null> {
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM orders WHERE payment_intent_id = $1', [
+    paymentIntentId,
+  ]);
+  return rows[0]?.id ?? null;
+}
+
 export const findOrderByPaymentIntent = (db: Db, paymentIntentId: string) =>
   findBy(db, 'payment_intent_id', paymentIntentId);
 export const findOrderByKey = (db: Db, idempotencyKey: string) => findBy(db, 'idempotency_key', idempotencyKey);

@@ -3,8 +3,7 @@ import type { Deps } from '../deps';
 import { type LineQuantity, release } from '../inventory/reservations';
 import type { Cause } from './history';
 import { failOutOfStock, OUT_OF_STOCK_AFTER_PAYMENT } from './order-payment-store';
-import { pendingRefunds } from './refund-store';
-import { sendRefund } from './send-refund';
+import { sendPendingRefunds } from './send-refund';
 
 type OutOfStockDeps = Pick<Deps, 'db' | 'redis' | 'payments'>;
 
@@ -50,7 +49,5 @@ export async function failAfterPayment(
  * unreachable: PaymentProviderUnavailableError (503 to the caller; the refund stays pending).
  */
 export async function completeOutOfStockRefund(deps: OutOfStockDeps, orderId: string): Promise<void> {
-  for (const refund of await pendingRefunds(deps.db, { orderId, reason: OUT_OF_STOCK_AFTER_PAYMENT })) {
-    await sendRefund(deps, refund);
-  }
+  await sendPendingRefunds(deps, { orderId, reason: OUT_OF_STOCK_AFTER_PAYMENT });
 }

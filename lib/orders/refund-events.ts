@@ -6,7 +6,7 @@ import { InvalidRequestError } from '../errors';
 import { settleHold } from '../inventory/reservations';
 import { cents, storedText, UUID } from '../schemas';
 import type { Cause } from './history';
-import { findOrderByPaymentIntent, lockOrderRow } from './order-store';
+import { lockOrderRow, orderIdByPaymentIntent } from './order-store';
 import { recordRefund } from './refund-order';
 import { matchRefund } from './refund-store';
 import { type RefundMoved, recordRefundStatus, refundStatusOf } from './send-refund';
@@ -119,7 +119,9 @@ async function applyRefund(
   const ours = await matchRefund(deps.db, stripe);
   const orderId =
     ours?.orderId ??
-    (stripe.paymentIntentId ? (await findOrderByPaymentIntent(deps.db, stripe.paymentIntentId))?.id : undefined);
+    (stripe.paymentIntentId
+      ? ((await orderIdByPaymentIntent(deps.db, stripe.paymentIntentId)) ?? undefined)
+      : undefined);
   if (!orderId) return { result: 'no_matching_order' };
   const word = {
     status: refundStatusOf(refund.status),

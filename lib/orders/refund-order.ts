@@ -27,7 +27,7 @@ import {
   refundTotals,
 } from './refund-store';
 import { refundWithOrderStatus } from './refund-view-store';
-import { sendRefund } from './send-refund';
+import { sendPendingRefunds, sendRefund } from './send-refund';
 
 type RefundDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config'>;
 
@@ -68,7 +68,9 @@ async function refund(
   idempotency: { key: string; hash: string } | null,
   cause: Cause,
 ): Promise<IdempotentResult> {
-  await completePendingRefunds(deps, orderId, cause);
+  // Refunds an earlier request recorded but Stripe did not confirm: sent again with their own key (one
+  // refused for good no longer blocks this request; an unreachable Stripe throws 503).
+  await sendPendingRefunds(deps, { orderId }, cause);
   const recorded = await deps.db.transaction(async (tx) => {
     const order = await lockOrder(tx, orderId);
     if (!order) throw new OrderNotFoundError(orderId);
@@ -96,7 +98,7 @@ async function refund(
     });
     return { id, existing: false };
   });
-  // A new refund is sent now; one recorded earlier under this key was sent by completePendingRefunds.
+  // A new refund is sent now; one recorded earlier under this key was sent by sendPendingRefunds above.
   if (!recorded.existing)
     for (const pending of await pendingRefunds(deps.db, { refundId: recorded.id }))
       await sendRefund(deps, pending, cause);
@@ -182,13 +184,4 @@ export async function recordRefund(
       ...(r.stripeRefundId ? { stripeRefundId: r.stripeRefundId } : {}),
     },
   });
-}
-
-/**
- * Refunds an earlier request recorded but Stripe did not confirm: sent again with their own key. One
- * Stripe refuses for good turns failed and no longer blocks this request; an unreachable Stripe
- * throws (503), and the refund stays pending for the next try.
- */
-async function completePendingRefunds(deps: RefundDeps, orderId: string, cause: Cause): Promise<void> {
-  for (const pending of await pendingRefunds(deps.db, { orderId })) await sendRefund(deps, pending, cause);
 }

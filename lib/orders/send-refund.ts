@@ -10,6 +10,7 @@ import {
   markOrderRefundedIfDone,
   noteStripeRefund,
   type PendingRefund,
+  pendingRefunds,
   publish,
   type RefundStatus,
   refundRow,
@@ -31,6 +32,22 @@ export type RefundSent =
   | { kind: 'succeeded' }
   | { kind: 'pending' }
   | { kind: 'failed'; code: string; message: string };
+
+/**
+ * Sends every refund of an order still waiting for Stripe's answer (`reason`: only those), oldest
+ * first, each with its own idempotency key; returns what Stripe said to each. Stripe unreachable
+ * throws (503) and leaves the rest pending for the next try.
+ */
+export async function sendPendingRefunds(
+  deps: SendDeps,
+  where: { orderId: string; reason?: string },
+  cause?: Cause,
+): Promise<{ refund: PendingRefund; sent: RefundSent }[]> {
+  const sent: { refund: PendingRefund; sent: RefundSent }[] = [];
+  for (const refund of await pendingRefunds(deps.db, where))
+    sent.push({ refund, sent: await sendRefund(deps, refund, cause) });
+  return sent;
+}
 
 /**
  * Sends a recorded pending refund to Stripe (idempotency key from our refund row, so a retry never

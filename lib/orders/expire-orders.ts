@@ -2,10 +2,11 @@ import type { Deps } from '../deps';
 import { errorFields } from '../log';
 import { cancelAtStripe } from './cancel-order';
 import { cancelPending } from './cancel-pending';
-import { type AbandonedOrder, claimAbandonedOrder, stalePendingRefunds } from './expire-store';
+import { type AbandonedOrder, claimAbandonedOrder } from './expire-store';
 import type { Cause } from './history';
 import { leavePending } from './order-store';
 import { settlePaid } from './payment-state';
+import { pendingRefunds } from './refund-store';
 import { sendRefund } from './send-refund';
 
 type ExpireDeps = Pick<Deps, 'db' | 'redis' | 'payments' | 'config' | 'log'>;
@@ -63,7 +64,7 @@ export async function expireOrders(deps: ExpireDeps, o: ExpireOptions = {}): Pro
       await leavePending(deps.db, order.id, null, null).catch(() => undefined);
     }
   }
-  const refunds = await stalePendingRefunds(deps.db, {
+  const refunds = await pendingRefunds(deps.db, {
     olderThanSeconds: o.refundRetryAfterSeconds ?? 60,
     limit: batchSize,
   });

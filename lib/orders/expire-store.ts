@@ -1,5 +1,4 @@
 import type { Db } from '../db';
-import type { PendingRefund, RefundSource } from './refund-store';
 
 /** The scheduler's SQL (expire-orders.ts): which orders and refunds it takes up, and how it claims them. */
 
@@ -39,40 +38,4 @@ export async function claimAbandonedOrder(
   );
   const row = rows[0];
   return row ? { id: row.id, paymentIntentId: row.payment_intent_id } : null;
-}
-
-/**
- * Refunds recorded more than `olderThanSeconds` ago that still wait for Stripe's first answer (its
- * call failed: no Stripe refund id yet), oldest first, across orders. A refund Stripe has and
- * reports pending (stripe_refund_id set) is never sent again: once its idempotency key expires,
- * a resend would be a second refund. Scans refunds_pending_created_at_idx.
- */
-export async function stalePendingRefunds(
-  db: Db,
-  o: { olderThanSeconds: number; limit: number },
-): Promise<PendingRefund[]> {
-  const { rows } = await db.query<{
-    id: string;
-    order_id: string;
-    amount_cents: number;
-    reason: string | null;
-    payment_intent_id: string;
-    source: RefundSource;
-  }>(
-    `SELECT r.id, r.order_id, r.amount_cents, r.reason, o.payment_intent_id, r.source
-       FROM refunds r JOIN orders o ON o.id = r.order_id
-      WHERE r.status = 'pending' AND r.stripe_refund_id IS NULL
-        AND r.created_at < now() - make_interval(secs => $1) AND o.payment_intent_id IS NOT NULL
-      ORDER BY r.created_at, r.id
-      LIMIT $2`,
-    [o.olderThanSeconds, o.limit],
-  );
-  return rows.map((r) => ({
-    id: r.id,
-    orderId: r.order_id,
-    amountCents: r.amount_cents,
-    reason: r.reason,
-    paymentIntentId: r.payment_intent_id,
-    source: r.source,
-  }));
 }

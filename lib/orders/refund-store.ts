@@ -88,13 +88,19 @@ export interface PendingRefund {
 /**
  * Refunds recorded but never acknowledged by Stripe (a call that could not reach it), oldest first:
  * the ones to (re)send. A refund Stripe holds as pending (its id known) is not sent again: Stripe's
- * webhook tells how it ends.
+ * webhook tells how it ends. One order's (`reason`: only those), one refund, or (the scheduler) at
+ * most `limit` of every order's recorded more than `olderThanSeconds` ago.
  */
 export async function pendingRefunds(
   db: Db,
-  where: { orderId: string; reason?: string } | { refundId: string },
+  where: { orderId: string; reason?: string } | { refundId: string } | { olderThanSeconds: number; limit: number },
 ): Promise<PendingRefund[]> {
-  const byRefund = 'refundId' in where;
+  const [filter, params, limit] =
+    'refundId' in where
+      ? ['r.id = $1', [where.refundId], '']
+      : 'orderId' in where
+        ? ['r.order_id = $1 AND ($2::text IS NULL OR r.reason = $2)', [where.orderId, where.reason ?? null], '']
+        : ['r.created_at < now() - make_interval(secs => $1)', [where.olderThanSeconds, where.limit], 'LIMIT $2'];
   const { rows } = await db.query<{
     id: string;
     order_id: string;
@@ -105,10 +111,9 @@ export async function pendingRefunds(
   }>(
     `SELECT r.id, r.order_id, r.amount_cents, r.reason, o.payment_intent_id, r.source
        FROM refunds r JOIN orders o ON o.id = r.order_id
-      WHERE r.status = 'pending' AND r.stripe_refund_id IS NULL AND o.payment_intent_id IS NOT NULL
-        AND ${byRefund ? 'r.id = $1' : 'r.order_id = $1 AND ($2::text IS NULL OR r.reason = $2)'}
-      ORDER BY r.created_at, r.id`,
-    byRefund ? [where.refundId] : [where.orderId, where.reason ?? null],
+      WHERE r.status = 'pending' AND r.stripe_refund_id IS NULL AND o.payment_intent_id IS NOT NULL AND ${filter}
+      ORDER BY r.created_at, r.id ${limit}`,
+    params,
   );
   return rows.map((r) => ({
     id: r.id,

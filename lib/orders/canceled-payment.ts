@@ -13,7 +13,7 @@ export const CANCELED_ORDER_PAYMENT = 'order_canceled';
  * invisible to Stripe's search (an earlier create-order attempt whose answer was lost), so nothing at
  * Stripe was canceled, and the customer paid after all. The order stays canceled (its hold is gone,
  * its stock was never taken) and the whole payment is refunded, once: one refund row (money only,
- * no items), recorded under the order's lock and skipped if one is already there, sent with its own
+ * no items) for the money no refund is returning yet, recorded under the order's lock, sent with its own
  * idempotency key. Money and status never disagree. False: the order is not canceled.
  */
 export async function refundPaymentOfCanceledOrder(
@@ -31,17 +31,21 @@ export async function refundPaymentOfCanceledOrder(
     } else if (order.paymentIntentId !== o.paymentIntentId) {
       return false; // another PaymentIntent: not this order's payment
     }
-    const { rows } = await tx.query(
-      `SELECT 1 FROM refunds WHERE order_id = $1 AND reason = $2 AND status IN ('pending', 'succeeded')`,
-      [o.orderId, CANCELED_ORDER_PAYMENT],
+    // Only money nobody is giving back yet: an order canceled as a paid one has its refunds already,
+    // and an earlier delivery of this event recorded this one.
+    const { rows } = await tx.query<{ returning: string }>(
+      `SELECT COALESCE(sum(amount_cents), 0) AS returning FROM refunds
+        WHERE order_id = $1 AND status IN ('pending', 'succeeded')`,
+      [o.orderId],
     );
-    if (rows.length === 0) {
+    const owed = order.amountCents - Number(rows[0]?.returning ?? 0);
+    if (owed > 0) {
       await recordRefund(tx, {
         id: randomUUID(),
         orderId: o.orderId,
         reason: CANCELED_ORDER_PAYMENT,
         lines: [],
-        amountCents: order.amountCents,
+        amountCents: owed,
         source: o.cause.source,
         cause: o.cause,
       });

@@ -110,3 +110,27 @@ test('canceled while payment_intent.succeeded is being applied (after the webhoo
     expect.objectContaining({ idempotencyKey: expect.stringMatching(/^refund-/) }),
   );
 });
+
+test('a paid order canceled by an operator (refunded in full), then a success event for its payment: no second refund, the order stays canceled', async () => {
+  const p = await givenProduct({ priceCents: 1000, stock: 5 });
+  const order = await givenPaidOrder([{ productId: p.id, quantity: 2 }]);
+  stripeRefunds();
+  expect((await postCancel(order.id)).statusCode).toBe(200);
+  expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+
+  // Stripe delivers a success event for the payment again (a new event id, late).
+  const intent = paymentIntent({
+    id: order.paymentIntentId,
+    status: 'succeeded',
+    amount: order.amountCents,
+    currency: order.currency,
+    orderId: order.id,
+  });
+  expect((await deliver(JSON.stringify(stripeEvent('payment_intent.succeeded', intent)))).statusCode).toBe(200);
+
+  expect(mockRefundsCreate).toHaveBeenCalledTimes(1);
+  expect((await orderRow(order.id))?.status).toBe('canceled');
+  const { rows } = await db().query('SELECT amount_cents, status FROM refunds WHERE order_id = $1', [order.id]);
+  expect(rows).toEqual([{ amount_cents: 2000, status: 'succeeded' }]);
+  expect(await inventoryOf(p.id)).toBe(5);
+});

@@ -314,7 +314,9 @@ describe('RedisLater.send (redis-store.ts)', () => {
   });
 
   test('resolves when every queued command succeeds', async () => {
-    const later = new RedisLater(redis().pipeline());
+    // As the service makes one: from the store, whose client has the Lua scripts registered (a bare
+    // pipeline has them only if an earlier test registered them on this client).
+    const later = new RedisIdempotencyStore(redis()).later();
     later.pipeline.set('mutation-gaps:a', '1');
     later.settleHold(randomUUID(), []);
 
